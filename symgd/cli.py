@@ -1,0 +1,391 @@
+"""The ``symgd`` command: a thin layer over the pipeline stages.
+
+Exit status: 0 success, 1 a check failed (or training diverged), 2 bad input —
+always with one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy
+
+from symgd.compile import compile_objective
+from symgd.derive import Derivation, derive
+from symgd.model import Objective, linear_regression, objective
+from symgd.parse import ParseError, parse_assignments
+from symgd.render import to_document, to_latex, to_markdown, to_text
+from symgd.train import linear_data, train
+from symgd.verify import check_gradient
+
+__all__ = ["main", "UsageError", "read_csv"]
+
+#: Largest CSV file read (bytes): a guard against reading a wrong, huge file.
+MAX_CSV_BYTES = 512 * 1024 * 1024
+
+
+class UsageError(Exception):
+    """Bad input from the command line: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def read_csv(path: str | Path, columns: Sequence[str]) -> dict[str, numpy.ndarray]:
+    """Read the named numeric columns of a CSV file with a header row.
+
+    Args:
+        path: The CSV file.
+        columns: Column names to read (the data symbols).
+
+    Returns:
+        One float64 array per column.
+
+    Raises:
+        UsageError: The file is missing, too large, lacks a column, or holds a
+            value that is not a finite number (the message names row and column).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"CSV file not found: {path}")
+    if path.stat().st_size > MAX_CSV_BYTES:
+        raise UsageError(f"CSV file {path} is larger than {MAX_CSV_BYTES // 2**20} MiB")
+    with path.open(newline="", encoding="utf-8", errors="strict") as handle:
+        try:
+            rows = list(csv.reader(handle))
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise UsageError(f"{path} is not a readable CSV file: {error}") from None
+    if not rows:
+        raise UsageError(f"{path} is empty; it needs a header row naming the columns")
+    header = [name.strip() for name in rows[0]]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise UsageError(
+            f"{path} has no column {missing[0]!r} (columns: {', '.join(header) or 'none'})"
+        )
+    index = {c: header.index(c) for c in columns}
+    values = {c: [] for c in columns}
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        for c, k in index.items():
+            cell = row[k].strip() if k < len(row) else ""
+            try:
+                value = float(cell)
+            except ValueError:
+                raise UsageError(
+                    f"{path}, row {number}, column {c!r}: {cell!r} is not a number"
+                ) from None
+            if not math.isfinite(value):
+                raise UsageError(f"{path}, row {number}, column {c!r}: {cell!r} is not finite")
+            values[c].append(value)
+    if not values or not next(iter(values.values())):
+        raise UsageError(f"{path} has a header but no data rows")
+    return {c: numpy.asarray(v, dtype=numpy.float64) for c, v in values.items()}
+
+
+def _objective(args: argparse.Namespace) -> Objective:
+    return objective(
+        args.loss,
+        args.params,
+        args.data,
+        define=args.define or None,
+        reduction=args.reduction,
+        l2=args.l2,
+    )
+
+
+def _values(text: str, names: Sequence[str], option: str) -> dict[str, float]:
+    values = parse_assignments(text)
+    unknown = [n for n in values if n not in names]
+    if unknown:
+        raise UsageError(f"{option} names {unknown[0]!r}, which is not a parameter")
+    missing = [n for n in names if n not in values]
+    if missing:
+        raise UsageError(f"{option} gives no value for parameter {missing[0]!r}")
+    return values
+
+
+def _derivation_json(derivation: Derivation) -> dict:
+    return {
+        "params": [p.name for p in derivation.objective.params],
+        "data": [d.name for d in derivation.objective.data],
+        "gradient": {s.param.name: str(s.result) for s in derivation.steps},
+        "gradient_in_intermediates": {
+            s.param.name: str(s.in_intermediates) for s in derivation.steps
+        },
+        "dataset_gradient": {
+            s.param.name: str(derivation.dataset_gradient(s.param)) for s in derivation.steps
+        },
+        "steps": {
+            s.param.name: {
+                "paths": [[str(node) for node in path] for path in s.paths],
+                "local_derivatives": [[str(f) for f in factors] for factors in s.local_derivatives],
+                "result": str(s.result),
+            }
+            for s in derivation.steps
+        },
+        "latex": to_latex(derivation),
+    }
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        print(text)
+
+
+def _cmd_derive(args: argparse.Namespace) -> int:
+    derivation = derive(_objective(args))
+    if args.format == "json":
+        _emit(json.dumps(_derivation_json(derivation), indent=2), args.output)
+    elif args.format == "latex":
+        text = to_document(derivation) if args.document else to_latex(derivation)
+        _emit(text, args.output)
+    elif args.format == "markdown":
+        _emit(to_markdown(derivation), args.output)
+    else:
+        _emit(to_text(derivation), args.output)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    derivation = derive(_objective(args))
+    compiled = compile_objective(derivation)
+    data = read_csv(args.csv, compiled.data)
+    init = _values(args.init, compiled.params, "--init")
+    result = train(
+        compiled,
+        data,
+        init,
+        learning_rate=args.lr,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        tolerance=args.tolerance,
+    )
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "params": result.params,
+                    "loss": list(result.loss_history),
+                    "epochs": result.epochs,
+                    "steps": result.steps,
+                    "converged": result.converged,
+                    "diverged": result.diverged,
+                    "message": result.message,
+                },
+                indent=2,
+            )
+        )
+    else:
+        for name, value in result.params.items():
+            print(f"{name} = {value:.10g}")
+        print(f"loss {result.loss_history[0]:.6g} -> {result.final_loss:.6g}; {result.message}")
+    if result.diverged:
+        print(f"symgd: {result.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_gradcheck(args: argparse.Namespace) -> int:
+    compiled = compile_objective(derive(_objective(args)))
+    data = read_csv(args.csv, compiled.data)
+    X = compiled.prepare(data)
+    theta = compiled.theta(_values(args.at, compiled.params, "--at"))
+    report = check_gradient(
+        lambda t: compiled.loss_function(t, X),
+        lambda t: compiled.gradient_function(t, X),
+        theta,
+        names=compiled.params,
+    )
+    print(json.dumps(report.to_dict(), indent=2) if args.format == "json" else report.table())
+    return 0 if report.passed else 1
+
+
+def run_demo(output: str | None = None, *, stream=None) -> dict:
+    """The seed example end to end; returns the figures it printed.
+
+    Derives ``J(w, b) = 1/(2m) Σ (y_i − (w x_i + b))²``, trains by batch gradient
+    descent on seeded synthetic data, compares with NumPy's least squares and
+    checks the gradient by finite differences. With ``output``, writes
+    ``linear_regression.tex``, ``linear_regression.md`` and ``loss_curve.png``.
+    """
+    stream = stream or sys.stdout
+
+    def say(text: str = "") -> None:
+        print(text, file=stream)
+
+    derivation = derive(linear_regression())
+    say("== Derivation (seed example: linear regression)")
+    say(to_text(derivation))
+    compiled = compile_objective(derivation)
+    data = linear_data(m=200, noise=0.3, seed=0)
+    result = train(
+        compiled, data, {"w": 0.0, "b": 0.0}, learning_rate=0.5, epochs=2000, tolerance=1e-15
+    )
+    design = numpy.column_stack([data["x"], numpy.ones_like(data["x"])])
+    exact, *_ = numpy.linalg.lstsq(design, data["y"], rcond=None)
+    difference = float(numpy.max(numpy.abs(result.theta - exact)))
+    say("\n== Training (batch gradient descent, learning rate 0.5, 200 seeded examples)")
+    say(f"w = {result.params['w']:.8f}, b = {result.params['b']:.8f}; {result.message}")
+    say(
+        f"NumPy least squares: w = {exact[0]:.8f}, b = {exact[1]:.8f}; "
+        f"largest difference {difference:.1e}"
+    )
+    X = compiled.prepare(data)
+    report = check_gradient(
+        lambda t: compiled.loss_function(t, X),
+        lambda t: compiled.gradient_function(t, X),
+        numpy.array([0.5, -0.5]),
+        names=compiled.params,
+    )
+    say("\n== Gradient check at w = 0.5, b = -0.5")
+    say(report.table())
+    say("\n== Generated NumPy code (gradient)")
+    say(compiled.source.split("\n\n\n")[2] if "\n\n\n" in compiled.source else compiled.source)
+    if output:
+        folder = Path(output)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "linear_regression.tex").write_text(
+            to_document(derivation, title="Linear regression by gradient descent"), encoding="utf-8"
+        )
+        (folder / "linear_regression.md").write_text(
+            to_markdown(derivation, title="Linear regression by gradient descent"), encoding="utf-8"
+        )
+        _loss_curve(result.loss_history, folder / "loss_curve.png")
+        say(
+            f"\nwrote {folder / 'linear_regression.tex'}, {folder / 'linear_regression.md'}, "
+            f"{folder / 'loss_curve.png'}"
+        )
+    return {
+        "params": result.params,
+        "least_squares": exact.tolist(),
+        "difference": difference,
+        "gradient_check_passed": report.passed,
+    }
+
+
+def _loss_curve(history: Sequence[float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.semilogy(range(len(history)), history)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("J(w, b)")
+    axes.set_title("Training loss")
+    axes.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    figures = run_demo(args.output)
+    return 0 if figures["gradient_check_passed"] and figures["difference"] < 1e-6 else 1
+
+
+def _add_objective_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("loss", help="per-example loss in SymPy syntax, e.g. '(y - yhat)**2/2'")
+    parser.add_argument("--params", required=True, help="parameter names, e.g. w,b")
+    parser.add_argument("--data", default="", help="data symbol names, e.g. x,y")
+    parser.add_argument(
+        "--define",
+        action="append",
+        metavar="NAME=EXPR",
+        help="a named intermediate, e.g. yhat=w*x+b (repeatable, in computation order)",
+    )
+    parser.add_argument("--reduction", choices=["mean", "sum"], default="mean")
+    parser.add_argument(
+        "--l2",
+        type=float,
+        default=None,
+        metavar="LAMBDA",
+        help="add the penalty LAMBDA/2 * sum of squared parameters",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``symgd`` command."""
+    parser = _Parser(prog="symgd", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    demo = commands.add_parser("demo", help="the seed linear regression, end to end")
+    demo.add_argument("-o", "--output", metavar="DIR", help="write .tex, .md and a loss curve here")
+    demo.set_defaults(run=_cmd_demo)
+
+    derive_ = commands.add_parser("derive", help="derive and show the gradient of a loss")
+    _add_objective_arguments(derive_)
+    derive_.add_argument("--format", choices=["text", "latex", "markdown", "json"], default="text")
+    derive_.add_argument(
+        "--document", action="store_true", help="with --format latex: a standalone .tex document"
+    )
+    derive_.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    derive_.set_defaults(run=_cmd_derive)
+
+    train_ = commands.add_parser("train", help="train a loss on CSV data by gradient descent")
+    _add_objective_arguments(train_)
+    train_.add_argument("--csv", required=True, help="CSV with a header naming the data symbols")
+    train_.add_argument("--init", required=True, metavar="w=0,b=0", help="starting values")
+    train_.add_argument("--lr", type=float, required=True, help="learning rate")
+    train_.add_argument("--epochs", type=int, default=100)
+    train_.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="1 = stochastic, B = mini-batch, omitted = batch",
+    )
+    train_.add_argument("--seed", type=int, default=0, help="shuffling seed")
+    train_.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        help="stop when the epoch loss changes by less than this (relative)",
+    )
+    train_.add_argument("--format", choices=["text", "json"], default="text")
+    train_.set_defaults(run=_cmd_train)
+
+    check = commands.add_parser("gradcheck", help="check the derived gradient numerically")
+    _add_objective_arguments(check)
+    check.add_argument("--csv", required=True, help="CSV with a header naming the data symbols")
+    check.add_argument("--at", required=True, metavar="w=1,b=2", help="where to check")
+    check.add_argument("--format", choices=["text", "json"], default="text")
+    check.set_defaults(run=_cmd_gradcheck)
+    for register in _EXTENSIONS:
+        register(commands)
+    return parser
+
+
+#: Functions that add further sub-commands (networks, answer checking, notes …).
+_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``symgd`` command; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except (UsageError, ParseError, ValueError, OSError, ArithmeticError) as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"symgd: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("symgd: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,327 @@
+"""Stage 3, render: a derivation as LaTeX, Markdown, a standalone document or text.
+
+LaTeX comes from SymPy's printer, configured (term order, symbol names) rather
+than edited: this module only places printed pieces on the lines of an
+``align*`` block. Partial derivatives are written with ``\\partial`` and the
+example index ``i`` runs from 1 to ``m``.
+
+Example:
+    >>> from symgd.model import linear_regression
+    >>> from symgd.derive import derive
+    >>> print(to_latex(derive(linear_regression())).splitlines()[1])
+    \\hat{y} &= w x + b \\\\
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sympy
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.str import StrPrinter
+
+from symgd.derive import LOSS_SYMBOL, ChainStep, Derivation
+
+__all__ = [
+    "latex",
+    "text",
+    "partial",
+    "to_latex",
+    "to_markdown",
+    "to_document",
+    "to_text",
+    "update_rule_latex",
+    "document",
+]
+
+
+class _LatexPrinter(LatexPrinter):
+    """SymPy's LaTeX printer, writing subtracted terms last (``\\hat{y} - y``, not ``-y + ...``)."""
+
+    def _as_ordered_terms(self, expr, order=None):
+        terms = super()._as_ordered_terms(expr, order=order)
+        return sorted(terms, key=lambda term: term.could_extract_minus_sign())
+
+
+class _StrPrinter(StrPrinter):
+    """SymPy's plain-text printer with the same term order as :class:`_LatexPrinter`."""
+
+    def _as_ordered_terms(self, expr, order=None):
+        terms = super()._as_ordered_terms(expr, order=order)
+        return sorted(terms, key=lambda term: term.could_extract_minus_sign())
+
+
+_PRINTER = _LatexPrinter({"order": "grlex", "mul_symbol": None})
+_TEXT = _StrPrinter({"order": "grlex"})
+
+
+def text(expr: sympy.Basic) -> str:
+    """Plain SymPy syntax of an expression, in symgd's term order.
+
+    Example:
+        >>> y, yhat = sympy.symbols("y yhat")
+        >>> text(yhat - y)
+        'yhat - y'
+    """
+    return _TEXT.doprint(expr)
+
+
+_ALPHA = sympy.Symbol("alpha")
+
+
+def latex(expr: sympy.Basic) -> str:
+    """LaTeX of a SymPy expression with symgd's printer settings.
+
+    Example:
+        >>> x, w, b = sympy.symbols("x w b")
+        >>> latex(w * x + b)
+        'w x + b'
+    """
+    return _PRINTER.doprint(expr)
+
+
+def _factor(expr: sympy.Expr) -> str:
+    return _PRINTER.parenthesize(expr, PRECEDENCE["Mul"], strict=False)
+
+
+def partial(numerator: sympy.Symbol | str, denominator: sympy.Symbol) -> str:
+    """``\\frac{\\partial a}{\\partial b}`` for two symbols (or a LaTeX numerator).
+
+    Example:
+        >>> partial(sympy.Symbol("J"), sympy.Symbol("w"))
+        '\\\\frac{\\\\partial J}{\\\\partial w}'
+    """
+    top = numerator if isinstance(numerator, str) else latex(numerator)
+    return rf"\frac{{\partial {top}}}{{\partial {latex(denominator)}}}"
+
+
+def _chain_lines(step: ChainStep) -> list[str]:
+    """The chain rule for one parameter as aligned LaTeX lines."""
+    lhs = partial(LOSS_SYMBOL, step.param)
+    symbolic = " + ".join(
+        " ".join(partial(a, b) for a, b in zip(path, path[1:], strict=False)) for path in step.paths
+    )
+    local = " + ".join(
+        r" \cdot ".join(_factor(f) for f in factors) for factors in step.local_derivatives
+    )
+    products = sympy.Add(*(sympy.Mul(*factors) for factors in step.local_derivatives))
+    # The simplified chain is shown only when it says more than the product of the factors.
+    simplified = "" if products == step.in_intermediates else latex(step.in_intermediates)
+    values = [symbolic, local, simplified, latex(step.result)]
+    lines, seen = [], set()
+    for value in values:
+        if value and value not in seen:
+            seen.add(value)
+            lines.append(value)
+    if not step.paths:
+        lines = ["0"]
+    return [f"{lhs} &= {lines[0]}"] + [f"&= {value}" for value in lines[1:]]
+
+
+def _objective_latex(derivation: Derivation) -> str:
+    objective = derivation.objective
+    params = ", ".join(latex(p) for p in objective.params)
+    ell = latex(derivation.indexed(LOSS_SYMBOL)) + "_{i}"
+    total = rf"\sum_{{i=1}}^{{{latex(objective.examples)}}} {ell}"
+    if objective.reduction == "mean":
+        total = rf"\frac{{1}}{{{latex(objective.examples)}}} {total}"
+    if objective.l2:
+        squares = " + ".join(f"{_factor(p)}^{{2}}" for p in objective.params)
+        total += rf" + \frac{{{latex(objective.l2_symbol)}}}{{2}} \left({squares}\right)"
+    return rf"J\left({params}\right) &= {total}"
+
+
+def _dataset_gradient_latex(derivation: Derivation, param: sympy.Symbol) -> str:
+    objective = derivation.objective
+    step = derivation.steps[objective.params.index(param)]
+    m = latex(objective.examples)
+    body = latex(derivation.indexed(step.result))
+    if step.result.is_Add:
+        body = rf"\left({body}\right)"
+    text = rf"\sum_{{i=1}}^{{{m}}} {body}"
+    if objective.reduction == "mean":
+        text = rf"\frac{{1}}{{{m}}} {text}"
+    if objective.l2:
+        text += rf" + {latex(objective.l2_symbol)} {_factor(param)}"
+    return text
+
+
+def update_rule_latex(derivation: Derivation, param: sympy.Symbol) -> str:
+    """The gradient-descent update of one parameter, ``θ_{t+1} = θ_t − α ∂J/∂θ``."""
+    name = latex(param)
+    if "_" in name:  # w_{1} takes the step as a superscript: w_{1}^{(t+1)}
+        new, old, theta = f"{name}^{{(t+1)}}", f"{name}^{{(t)}}", r"\theta^{(t)}"
+    else:
+        new, old, theta = f"{name}_{{t+1}}", f"{name}_{{t}}", r"\theta_{t}"
+    return rf"{new} &= {old} - \alpha {partial('J', param)}\left({theta}\right)"
+
+
+def _lines(derivation: Derivation) -> list[list[str]]:
+    """The derivation in groups of aligned lines: model, then one group per parameter."""
+    objective = derivation.objective
+    model = [
+        f"{latex(name)} &= {latex(definition)}" for name, definition in objective.intermediates
+    ]
+    model.append(f"{latex(LOSS_SYMBOL)} &= {latex(objective.loss)}")
+    model.append(_objective_latex(derivation))
+    if objective.l2:
+        model.append(rf"{latex(objective.l2_symbol)} &= {objective.l2:g}")
+    groups = [model]
+    for step in derivation.steps:
+        group = _chain_lines(step)
+        group.append(
+            f"{partial('J', step.param)} &= {_dataset_gradient_latex(derivation, step.param)}"
+        )
+        group.append(update_rule_latex(derivation, step.param))
+        groups.append(group)
+    return groups
+
+
+def to_latex(derivation: Derivation, *, environment: str = "align*") -> str:
+    """The whole derivation as one LaTeX ``align*`` (or ``aligned``) block.
+
+    Args:
+        derivation: From :func:`symgd.derive.derive`.
+        environment: ``"align*"`` for documents, ``"aligned"`` inside ``$$``.
+
+    Returns:
+        LaTeX source; requires ``amsmath``.
+    """
+    lines = [line for group in _lines(derivation) for line in group]
+    body = " \\\\\n".join(lines)
+    return f"\\begin{{{environment}}}\n{body}\n\\end{{{environment}}}"
+
+
+def to_markdown(derivation: Derivation, *, title: str | None = None) -> str:
+    """The derivation as Markdown with ``$$`` math (Jupyter, GitHub, most sites).
+
+    Args:
+        derivation: From :func:`symgd.derive.derive`.
+        title: Optional heading.
+
+    Returns:
+        Markdown text.
+    """
+    groups = _lines(derivation)
+    parts = [f"# {title}\n"] if title else []
+    parts.append("**Model and objective**\n")
+    parts.append(_math_block(groups[0]))
+    for step, group in zip(derivation.steps, groups[1:], strict=True):
+        parts.append(f"**Gradient with respect to ${latex(step.param)}$** (chain rule)\n")
+        parts.append(_math_block(group))
+    return "\n".join(parts)
+
+
+def _math_block(lines: Sequence[str]) -> str:
+    body = " \\\\\n".join(lines)
+    return f"$$\n\\begin{{aligned}}\n{body}\n\\end{{aligned}}\n$$\n"
+
+
+def document(body: str, *, title: str = "Derivation") -> str:
+    """Wrap LaTeX body text in a standalone article that compiles with ``pdflatex``.
+
+    Args:
+        body: LaTeX for the document body.
+        title: The document title (plain text; LaTeX special characters are escaped).
+
+    Returns:
+        The complete ``.tex`` source.
+    """
+    safe_title = "".join(_TEX_ESCAPES.get(ch, ch) for ch in title)
+    return (
+        "\\documentclass[11pt]{article}\n"
+        "\\usepackage[utf8]{inputenc}\n"
+        "\\usepackage[T1]{fontenc}\n"
+        "\\usepackage{amsmath,amssymb}\n"
+        "\\usepackage[margin=2cm]{geometry}\n"
+        "\\usepackage{graphicx}\n"
+        "\\allowdisplaybreaks\n"
+        f"\\title{{{safe_title}}}\n"
+        "\\date{}\n"
+        "\\begin{document}\n"
+        "\\maketitle\n"
+        f"{body}\n"
+        "\\end{document}\n"
+    )
+
+
+_TEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "^": r"\^{}",
+    "_": r"\_",
+    "%": r"\%",
+    "~": r"\~{}",
+}
+
+
+def to_document(derivation: Derivation, *, title: str = "Gradient derivation") -> str:
+    """A standalone ``.tex`` document of the derivation.
+
+    Example:
+        >>> from symgd.model import linear_regression
+        >>> from symgd.derive import derive
+        >>> to_document(derive(linear_regression())).startswith("\\\\documentclass")
+        True
+    """
+    groups = _lines(derivation)
+    sections = ["\\section*{Model and objective}", _align(groups[0])]
+    for step, group in zip(derivation.steps, groups[1:], strict=True):
+        sections.append(f"\\section*{{Gradient with respect to ${latex(step.param)}$}}")
+        sections.append(
+            "By the chain rule through the named intermediates, then summed over the examples:"
+        )
+        sections.append(_align(group))
+    return document("\n".join(sections), title=title)
+
+
+def _align(lines: Sequence[str]) -> str:
+    return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}"
+
+
+def to_text(derivation: Derivation) -> str:
+    """A plain-text summary: the per-example and dataset gradients, the chains.
+
+    Example:
+        >>> from symgd.model import linear_regression
+        >>> from symgd.derive import derive
+        >>> print(to_text(derive(linear_regression())).splitlines()[0])
+        loss: (y - yhat)**2/2   where yhat = w*x + b
+    """
+    objective = derivation.objective
+    where = ", ".join(f"{n} = {text(d)}" for n, d in objective.intermediates)
+    loss = text(objective.loss)
+    lines = [f"loss: {loss}" + (f"   where {where}" if where else "")]
+    reduction = "1/m * Sum_i" if objective.reduction == "mean" else "Sum_i"
+    for step in derivation.steps:
+        chain = (
+            " + ".join(
+                " * ".join(f"d{_text_name(a)}/d{b}" for a, b in zip(path, path[1:], strict=False))
+                for path in step.paths
+            )
+            or "0"
+        )
+        local = (
+            " + ".join(
+                " * ".join(f"({text(f)})" for f in factors) for factors in step.local_derivatives
+            )
+            or "0"
+        )
+        lines.append(f"dl/d{step.param} = {chain}")
+        lines.append(f"      = {local}")
+        lines.append(f"      = {text(step.result)}")
+        penalty = f" + {objective.l2:g}*{step.param}" if objective.l2 else ""
+        summand = text(derivation.indexed(step.result))
+        summand = f"({summand})" if step.result.is_Add else summand
+        lines.append(f"dJ/d{step.param} = {reduction} {summand}{penalty}")
+    lines.append("update: theta <- theta - alpha * dJ/dtheta")
+    return "\n".join(lines)
+
+
+def _text_name(node: sympy.Symbol) -> str:
+    return "l" if node == LOSS_SYMBOL else node.name

@@ -1,0 +1,49 @@
+"""Shared fixtures: the seed objective and its data."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from symgd.derive import derive
+from symgd.model import linear_regression
+
+
+@pytest.fixture(scope="session")
+def seed_derivation():
+    """The derivation of the seed example (derived once per test session)."""
+    return derive(linear_regression())
+
+
+@pytest.fixture
+def pdflatex(tmp_path):
+    """A function compiling a standalone .tex in a temporary folder; returns the PDF path."""
+    return lambda source, name="document": compile_latex(source, tmp_path, name)
+
+
+def compile_latex(source: str, folder: Path, name: str = "document") -> Path:
+    """Compile a standalone .tex with the real pdflatex; fail with its log on error."""
+    if shutil.which("pdflatex") is None:
+        pytest.fail("pdflatex is not installed (Debian: apt-get install texlive-latex-base)")
+    tex = folder / f"{name}.tex"
+    tex.write_text(source, encoding="utf-8")
+    result = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", tex.name],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    log = (
+        (folder / f"{name}.log").read_text(encoding="latin-1")
+        if (folder / f"{name}.log").exists()
+        else ""
+    )
+    assert result.returncode == 0, f"pdflatex failed:\n{result.stdout[-3000:]}"
+    pdf = folder / f"{name}.pdf"
+    assert pdf.exists() and pdf.stat().st_size > 1000
+    assert "! " not in log, log[-2000:]
+    return pdf
