@@ -163,16 +163,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     compiled = compile_objective(derivation)
     data = read_csv(args.csv, compiled.data)
     init = _values(args.init, compiled.params, "--init")
-    result = train(
-        compiled,
-        data,
-        init,
-        learning_rate=args.lr,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        tolerance=args.tolerance,
-    )
+    result = train(compiled, data, init, **training_options(args))
     if args.format == "json":
         print(
             json.dumps(
@@ -318,6 +309,36 @@ def _add_objective_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared by every training command (``train``, ``net train``)."""
+    parser.add_argument("--lr", type=float, required=True, help="learning rate")
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="1 = stochastic, B = mini-batch, omitted = batch",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="shuffling seed")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        help="stop when the epoch loss changes by less than this (relative)",
+    )
+
+
+def training_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments for :func:`symgd.train.gradient_descent` from the training options."""
+    return {
+        "learning_rate": args.lr,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "tolerance": args.tolerance,
+    }
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``symgd`` command."""
     parser = _Parser(prog="symgd", description=__doc__.splitlines()[0])
@@ -340,21 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_objective_arguments(train_)
     train_.add_argument("--csv", required=True, help="CSV with a header naming the data symbols")
     train_.add_argument("--init", required=True, metavar="w=0,b=0", help="starting values")
-    train_.add_argument("--lr", type=float, required=True, help="learning rate")
-    train_.add_argument("--epochs", type=int, default=100)
-    train_.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        help="1 = stochastic, B = mini-batch, omitted = batch",
-    )
-    train_.add_argument("--seed", type=int, default=0, help="shuffling seed")
-    train_.add_argument(
-        "--tolerance",
-        type=float,
-        default=0.0,
-        help="stop when the epoch loss changes by less than this (relative)",
-    )
+    add_training_arguments(train_)
     train_.add_argument("--format", choices=["text", "json"], default="text")
     train_.set_defaults(run=_cmd_train)
 
