@@ -222,9 +222,7 @@ def run_demo(output: str | None = None, *, stream=None) -> dict:
     say(to_text(derivation))
     compiled = compile_objective(derivation)
     data = linear_data(m=200, noise=0.3, seed=0)
-    result = train(
-        compiled, data, {"w": 0.0, "b": 0.0}, learning_rate=0.5, epochs=2000, tolerance=1e-15
-    )
+    result = train(compiled, data, {"w": 0.0, "b": 0.0}, learning_rate=0.5, epochs=1000)
     design = numpy.column_stack([data["x"], numpy.ones_like(data["x"])])
     exact, *_ = numpy.linalg.lstsq(design, data["y"], rcond=None)
     difference = float(numpy.max(numpy.abs(result.theta - exact)))

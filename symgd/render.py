@@ -96,27 +96,44 @@ def partial(numerator: sympy.Symbol | str, denominator: sympy.Symbol) -> str:
     return rf"\frac{{\partial {top}}}{{\partial {latex(denominator)}}}"
 
 
-def _chain_lines(step: ChainStep) -> list[str]:
-    """The chain rule for one parameter as aligned LaTeX lines."""
-    lhs = partial(LOSS_SYMBOL, step.param)
+def _chain_values(step: ChainStep, *, latex_output: bool) -> list[str]:
+    """The right-hand sides of the chain rule for one parameter, without repeats.
+
+    In order: the chain of partial derivatives, the product of the local
+    derivatives, its simplification in the intermediates, the result in
+    parameters and data. A line equal to an earlier one (or, for the chain, to
+    the left-hand side ``∂ℓ/∂θ`` itself) is left out.
+    """
+    if not step.paths:
+        return ["0"]
+    show = latex if latex_output else text
+    if latex_output:
+        link, times = (lambda a, b: partial(a, b)), " "
+        factor, dot = _factor, r" \cdot "
+    else:
+        link, times = (lambda a, b: f"d{_text_name(a)}/d{b}"), " * "
+        factor, dot = (lambda f: _TEXT.parenthesize(f, PRECEDENCE["Mul"])), " * "
     symbolic = " + ".join(
-        " ".join(partial(a, b) for a, b in zip(path, path[1:], strict=False)) for path in step.paths
+        times.join(link(a, b) for a, b in zip(path, path[1:], strict=False)) for path in step.paths
     )
-    local = " + ".join(
-        r" \cdot ".join(_factor(f) for f in factors) for factors in step.local_derivatives
-    )
+    local = " + ".join(dot.join(factor(f) for f in fs) for fs in step.local_derivatives)
     products = sympy.Add(*(sympy.Mul(*factors) for factors in step.local_derivatives))
     # The simplified chain is shown only when it says more than the product of the factors.
-    simplified = "" if products == step.in_intermediates else latex(step.in_intermediates)
-    values = [symbolic, local, simplified, latex(step.result)]
-    lines, seen = [], set()
-    for value in values:
+    simplified = "" if products == step.in_intermediates else show(step.in_intermediates)
+    seen = {link(LOSS_SYMBOL, step.param)}
+    values = []
+    for value in [symbolic, local, simplified, show(step.result)]:
         if value and value not in seen:
             seen.add(value)
-            lines.append(value)
-    if not step.paths:
-        lines = ["0"]
-    return [f"{lhs} &= {lines[0]}"] + [f"&= {value}" for value in lines[1:]]
+            values.append(value)
+    return values
+
+
+def _chain_lines(step: ChainStep) -> list[str]:
+    """The chain rule for one parameter as aligned LaTeX lines."""
+    values = _chain_values(step, latex_output=True)
+    lhs = partial(LOSS_SYMBOL, step.param)
+    return [f"{lhs} &= {values[0]}"] + [f"&= {value}" for value in values[1:]]
 
 
 def _objective_latex(derivation: Derivation) -> str:
@@ -299,22 +316,9 @@ def to_text(derivation: Derivation) -> str:
     lines = [f"loss: {loss}" + (f"   where {where}" if where else "")]
     reduction = "1/m * Sum_i" if objective.reduction == "mean" else "Sum_i"
     for step in derivation.steps:
-        chain = (
-            " + ".join(
-                " * ".join(f"d{_text_name(a)}/d{b}" for a, b in zip(path, path[1:], strict=False))
-                for path in step.paths
-            )
-            or "0"
-        )
-        local = (
-            " + ".join(
-                " * ".join(f"({text(f)})" for f in factors) for factors in step.local_derivatives
-            )
-            or "0"
-        )
-        lines.append(f"dl/d{step.param} = {chain}")
-        lines.append(f"      = {local}")
-        lines.append(f"      = {text(step.result)}")
+        values = _chain_values(step, latex_output=False)
+        lines.append(f"dl/d{step.param} = {values[0]}")
+        lines.extend(f"      = {value}" for value in values[1:])
         penalty = f" + {objective.l2:g}*{step.param}" if objective.l2 else ""
         summand = text(derivation.indexed(step.result))
         summand = f"({summand})" if step.result.is_Add else summand
