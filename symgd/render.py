@@ -116,7 +116,10 @@ def _chain_values(step: ChainStep, *, latex_output: bool) -> list[str]:
     symbolic = " + ".join(
         times.join(link(a, b) for a, b in zip(path, path[1:], strict=False)) for path in step.paths
     )
-    local = " + ".join(dot.join(factor(f) for f in fs) for fs in step.local_derivatives)
+    local = " + ".join(
+        dot.join(factor(f) for f in fs) if len(fs) > 1 else show(fs[0])
+        for fs in step.local_derivatives
+    )
     products = sympy.Add(*(sympy.Mul(*factors) for factors in step.local_derivatives))
     # The simplified chain is shown only when it says more than the product of the factors.
     simplified = "" if products == step.in_intermediates else show(step.in_intermediates)
