@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy
 
+from symgd._cli_check import register as _register_check
 from symgd.compile import compile_objective
 from symgd.derive import Derivation, derive
 from symgd.model import Objective, linear_regression, objective
@@ -375,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Functions that add further sub-commands (networks, answer checking, notes …).
-_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
+_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = [_register_check]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -94,3 +94,66 @@ def test_report_to_dict_is_json_ready():
     )
     data = json.loads(json.dumps(report.to_dict()))
     assert data["passed"] is True and data["parameters"][0]["name"] == "w"
+
+
+# --- numeric modes: complex step and Richardson extrapolation -----------------------------
+
+from symgd.verify import MODE_TOLERANCES, complex_step, richardson  # noqa: E402
+
+
+def _analytic_problem():
+    A = numpy.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.3], [0.0, 0.3, 3.0]])
+    loss = lambda t: numpy.sum(numpy.exp(0.3 * t)) + 0.5 * t @ A @ t  # noqa: E731
+    gradient = lambda t: 0.3 * numpy.exp(0.3 * t) + A @ t  # noqa: E731
+    return loss, gradient, numpy.array([0.4, -1.3, 2.2])
+
+
+@pytest.mark.parametrize(
+    ("numeric", "bound"),
+    [(central_difference, 1e-8), (richardson, 1e-11), (complex_step, 4e-16)],
+)
+def test_mode_accuracy_ordering(numeric, bound):
+    loss, gradient, theta = _analytic_problem()
+    error = numpy.max(
+        numpy.abs(numeric(loss, theta) - gradient(theta)) / numpy.abs(gradient(theta))
+    )
+    assert error < bound
+
+
+@pytest.mark.parametrize("mode", ["central", "complex-step", "richardson"])
+def test_modes_pass_right_and_fail_wrong(mode):
+    loss, gradient, theta = _analytic_problem()
+    good = check_gradient(loss, gradient, theta, mode=mode)
+    assert good.passed and good.method == mode
+    assert (good.rtol, good.atol) == MODE_TOLERANCES[(mode, numpy.float64)]
+    # a bug of relative size 1e-7 passes central differences' tolerance but not the tighter ones
+    tiny = check_gradient(loss, lambda t: gradient(t) * (1 + 1e-7), theta, mode=mode)
+    assert tiny.passed is (mode == "central")
+    bad = check_gradient(loss, lambda t: -gradient(t), theta, mode=mode)
+    assert not bad.passed
+
+
+@pytest.mark.parametrize("mode", ["complex-step", "richardson"])
+def test_modes_random_direction(mode):
+    loss, gradient, theta = _analytic_problem()
+    good = check_gradient(loss, gradient, theta, mode=mode, full_check_limit=1, directions=3)
+    assert good.passed and good.method == f"random-direction {mode}"
+    bad = check_gradient(
+        loss, lambda t: gradient(t) * 1.001, theta, mode=mode, full_check_limit=1, directions=3
+    )
+    assert not bad.passed
+
+
+def test_float32_tolerances_are_looser():
+    loss, gradient, theta = _analytic_problem()
+    for mode in ("central", "complex-step", "richardson"):
+        rtol32, _ = MODE_TOLERANCES[(mode, numpy.float32)]
+        rtol64, _ = MODE_TOLERANCES[(mode, numpy.float64)]
+        assert rtol32 > rtol64
+    report = check_gradient(loss, gradient, theta.astype(numpy.float32), mode="richardson")
+    assert report.rtol == MODE_TOLERANCES[("richardson", numpy.float32)][0]
+
+
+def test_unknown_mode_is_rejected():
+    with pytest.raises(ValueError, match="mode must be one of"):
+        check_gradient(lambda t: 0.0, lambda t: t, numpy.zeros(1), mode="forward")
