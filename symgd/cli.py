@@ -171,11 +171,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 {
                     "params": result.params,
                     "loss": list(result.loss_history),
+                    "validation_loss": list(result.validation_history),
                     "epochs": result.epochs,
                     "steps": result.steps,
                     "converged": result.converged,
                     "diverged": result.diverged,
+                    "stopped_early": result.stopped_early,
+                    "interrupted": result.interrupted,
                     "message": result.message,
+                    "diagnostics": list(result.diagnostics),
+                    "checkpoint": str(result.checkpoint) if result.checkpoint else None,
                 },
                 indent=2,
             )
@@ -184,6 +189,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         for name, value in result.params.items():
             print(f"{name} = {value:.10g}")
         print(f"loss {result.loss_history[0]:.6g} -> {result.final_loss:.6g}; {result.message}")
+        for line in result.diagnostics:
+            print(f"note: {line}")
+        if args.plot:
+            print(f"wrote {args.plot}")
+    if result.interrupted:
+        print(f"symgd: {result.message}", file=sys.stderr)
+        return 130
     if result.diverged:
         print(f"symgd: {result.message}", file=sys.stderr)
         return 1
@@ -310,32 +322,113 @@ def _add_objective_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The options shared by every training command (``train``, ``net train``)."""
-    parser.add_argument("--lr", type=float, required=True, help="learning rate")
-    parser.add_argument("--epochs", type=int, default=100)
+    from symgd.optim import OPTIMIZERS, SCHEDULES
+
+    parser.add_argument("--lr", type=float, required=True, help="(initial) learning rate")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="passes over the data (default 100)"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=None, help="updates to make, instead of epochs"
+    )
     parser.add_argument(
         "--batch-size",
         type=int,
         default=None,
         help="1 = stochastic, B = mini-batch, omitted = batch",
     )
-    parser.add_argument("--seed", type=int, default=0, help="shuffling seed")
+    parser.add_argument("--seed", type=int, default=0, help="shuffling and validation-split seed")
     parser.add_argument(
         "--tolerance",
         type=float,
         default=0.0,
         help="stop when the epoch loss changes by less than this (relative)",
     )
+    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd")
+    parser.add_argument(
+        "--schedule", choices=list(SCHEDULES), default=None, help="learning-rate schedule"
+    )
+    parser.add_argument(
+        "--clip-norm", type=float, default=None, metavar="TAU", help="clip the global norm"
+    )
+    parser.add_argument(
+        "--clip-value", type=float, default=None, metavar="C", help="clip each gradient element"
+    )
+    parser.add_argument(
+        "--val-split",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="hold out this fraction of the rows as a validation set",
+    )
+    parser.add_argument(
+        "--early-stopping",
+        type=int,
+        default=None,
+        metavar="PATIENCE",
+        help="stop when the validation loss has not improved for PATIENCE epochs",
+    )
+    parser.add_argument("--checkpoint", metavar="DIR", default=None, help="save checkpoints here")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the newest checkpoint in --checkpoint"
+    )
+    parser.add_argument("--plot", metavar="FILE", default=None, help="loss curve, .png or .pdf")
 
 
 def training_options(args: argparse.Namespace) -> dict:
-    """Keyword arguments for :func:`symgd.train.gradient_descent` from the training options."""
-    return {
+    """Keyword arguments for :func:`symgd.train.gradient_descent` from the training options.
+
+    Raises:
+        UsageError: The options contradict each other.
+    """
+    from symgd.optim import make_optimizer
+    from symgd.train import Callback
+
+    if args.epochs is not None and args.steps is not None:
+        raise UsageError("give --epochs or --steps, not both")
+    if args.resume and not args.checkpoint:
+        raise UsageError("--resume needs --checkpoint DIR, the folder the checkpoints are in")
+    if args.early_stopping is not None and not args.val_split:
+        raise UsageError("--early-stopping watches the validation loss: give --val-split too")
+    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".pdf"):
+        raise UsageError(f"--plot {args.plot!r}: the file must end in .png or .pdf")
+    options = {
         "learning_rate": args.lr,
-        "epochs": args.epochs,
+        "epochs": 100 if args.epochs is None and args.steps is None else args.epochs,
+        "steps": args.steps,
         "batch_size": args.batch_size,
         "seed": args.seed,
         "tolerance": args.tolerance,
+        "validation_split": args.val_split,
+        "early_stopping": args.early_stopping,
+        "checkpoint_dir": args.checkpoint,
+        "resume": args.resume,
     }
+    default = (args.optimizer, args.schedule, args.clip_norm, args.clip_value)
+    if default != ("sgd", None, None, None):
+
+        def optimizer(total_steps: int):
+            return make_optimizer(
+                args.optimizer,
+                args.lr,
+                schedule=args.schedule,
+                total_steps=total_steps,
+                clip_norm=args.clip_norm,
+                clip_value=args.clip_value,
+            )
+
+        optimizer(1000)  # a bad setting (e.g. --clip-norm 0) is reported before any work
+        options["optimizer"] = optimizer
+    if args.plot:
+
+        def plot(result) -> None:
+            from symgd.plots import loss_curves
+
+            validation = {"run": result.validation_history} if result.validation_history else None
+            loss_curves({"run": result.loss_history}, args.plot, validation=validation)
+
+        options["callbacks"] = [Callback(on_train_end=plot)]
+    return options
 
 
 def build_parser() -> argparse.ArgumentParser:

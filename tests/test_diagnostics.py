@@ -1,0 +1,172 @@
+"""Diagnostics in plain words: divergence, oscillation, vanishing and exploding gradients.
+
+Each finding has a run that must produce it and a healthy run that must not.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy
+import pytest
+
+from symgd.compile import compile_objective
+from symgd.optim import adam, momentum
+from symgd.train import gradient_descent, linear_data, train
+
+
+@pytest.fixture(scope="module")
+def compiled(seed_derivation):
+    return compile_objective(seed_derivation)
+
+
+DATA = linear_data(m=100, noise=0.3, seed=0)
+START = {"w": 0.0, "b": 0.0}
+
+
+def _findings(result, word):
+    return [line for line in result.diagnostics if line.startswith(word)]
+
+
+# --- divergence -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"learning_rate": 2.5, "epochs": 500},
+        {"learning_rate": 40.0, "epochs": 500, "batch_size": 10},
+        {"optimizer": momentum(3.0), "epochs": 500, "batch_size": 10},
+    ],
+    ids=["batch", "mini-batch", "momentum"],
+)
+def test_too_large_a_learning_rate_is_diagnosed_not_a_crash(compiled, options):
+    result = train(compiled, DATA, START, **options)
+    assert result.diverged and not result.converged
+    assert "diverged in epoch" in result.message and "at step" in result.message
+    assert "try" in result.message
+    assert numpy.all(numpy.isfinite(result.theta)) and numpy.isfinite(result.loss_history).all()
+    (note,) = _findings(result, "the last finite parameters")
+    assert f"w={result.theta[0]:.6g}" in note
+    # The step named in the message is the one that blew up.
+    step = int(result.message.split("at step ")[1].split()[0])
+    assert step == result.steps + 1
+
+
+def test_nan_loss_is_named(compiled):
+    def loss_and_gradient(theta, examples):
+        loss = math.log(theta[0]) if theta[0] > 0 else math.nan  # leaves its domain at step 4
+        return loss, numpy.array([1.0])
+
+    result = gradient_descent(loss_and_gradient, numpy.array([1.0]), 1, learning_rate=0.4, epochs=9)
+    assert result.diverged and "became nan/inf" in result.message and result.steps == 3
+    assert result.theta[0] == pytest.approx(0.2)
+
+
+def test_a_stable_rate_is_not_called_divergent(compiled):
+    result = train(compiled, DATA, START, learning_rate=0.5, epochs=200)
+    assert not result.diverged and result.diagnostics == ()
+
+
+# --- oscillation ------------------------------------------------------------------------------
+
+
+def test_oscillation_between_one_and_two_over_curvature(compiled):
+    # The seed problem's largest curvature is L ~ 1: alpha = 1.9 overshoots every step and
+    # still converges; alpha = 0.5 approaches the minimum from one side.
+    zigzag = train(compiled, DATA, START, learning_rate=1.9, epochs=100)
+    assert not zigzag.diverged
+    (finding,) = _findings(zigzag, "oscillation")
+    assert "opposite directions" in finding
+    assert not _findings(train(compiled, DATA, START, learning_rate=0.5, epochs=100), "oscillation")
+
+
+def test_a_loss_that_goes_up_and_down_is_oscillation():
+    # Updates all point the same way, but the loss alternates between 3 and 1.
+    def loss_and_gradient(theta, examples):
+        return 2 + math.cos(math.pi * theta[0] / 0.1), numpy.array([-1.0])
+
+    result = gradient_descent(loss_and_gradient, numpy.zeros(1), 1, learning_rate=0.1, epochs=30)
+    (finding,) = _findings(result, "oscillation")
+    assert "goes up and down" in finding
+
+    def steady(theta, examples):
+        return 2 + math.exp(-theta[0]), numpy.array([-1.0])
+
+    assert not _findings(
+        gradient_descent(steady, numpy.zeros(1), 1, learning_rate=0.1, epochs=30), "oscillation"
+    )
+
+
+def test_noisy_stochastic_steps_are_not_oscillation(compiled):
+    result = train(compiled, DATA, START, learning_rate=0.05, epochs=20, batch_size=1)
+    assert not _findings(result, "oscillation")
+
+
+# --- vanishing and exploding gradients, per parameter block ------------------------------
+
+X = numpy.random.default_rng(0).uniform(-1, 1, 50)
+Y = numpy.tanh(0.8 * X)
+LAYERS = 6
+
+
+def _deep_tanh_chain(theta, examples):
+    """a_k = tanh(w_k a_{k-1}), a_0 = x, J = mean (a_L - y)^2 / 2, backprop by hand."""
+    a = [X[examples]]
+    for k in range(LAYERS):
+        a.append(numpy.tanh(theta[k] * a[-1]))
+    delta = a[-1] - Y[examples]
+    loss = float(numpy.mean(delta**2) / 2)
+    gradient = numpy.empty(LAYERS)
+    for k in reversed(range(LAYERS)):
+        dz = delta * (1 - a[k + 1] ** 2)
+        gradient[k] = numpy.mean(dz * a[k])
+        delta = dz * theta[k]
+    return loss, gradient
+
+
+@pytest.mark.parametrize(("init", "vanishing"), [(5.0, True), (1.0, False)])
+def test_vanishing_gradients_in_a_saturated_deep_chain(init, vanishing):
+    names = tuple(f"w{k + 1}" for k in range(LAYERS))
+    result = gradient_descent(
+        _deep_tanh_chain, numpy.full(LAYERS, init), 50, learning_rate=0.1, epochs=30, names=names
+    )
+    findings = _findings(result, "vanishing gradients")
+    if vanishing:
+        # Saturated tanh units multiply the signal by ~0 per layer: the first layers starve.
+        assert any("block w1:" in line for line in findings)
+        assert not any("block w6:" in line for line in findings)
+    else:
+        assert findings == []
+
+
+def test_blocks_group_parameters_like_a_network_layer():
+    blocks = [("W1", slice(0, 3)), ("W2", slice(3, 6))]
+    result = gradient_descent(
+        _deep_tanh_chain, numpy.full(LAYERS, 5.0), 50, learning_rate=0.1, epochs=10, blocks=blocks
+    )
+    assert set(result.block_gradient_norms) == {"W1", "W2"}
+    assert any("block W1:" in line for line in _findings(result, "vanishing gradients"))
+
+
+@pytest.mark.parametrize(("sign", "exploding"), [(-1.0, True), (1.0, False)])
+def test_exploding_gradients_are_flagged_per_block(sign, exploding):
+    # J = sign * a^2 / 2 + b^2 / 2: with sign = -1 the loss is unbounded below, so it keeps
+    # falling (no divergence) while a's gradient grows by (1 + alpha) every step.
+    def loss_and_gradient(theta, examples):
+        a, b = theta
+        return float(sign * a * a / 2 + b * b / 2), numpy.array([sign * a, b])
+
+    blocks = [("a", slice(0, 1)), ("b", slice(1, 2))]
+    result = gradient_descent(
+        loss_and_gradient, numpy.ones(2), 1, learning_rate=0.1, epochs=100, blocks=blocks
+    )
+    assert not result.diverged
+    findings = _findings(result, "exploding gradients")
+    assert findings == (["exploding gradients in block a" + findings[0][30:]] if exploding else [])
+    assert not any("block b" in line for line in findings)
+
+
+def test_adam_on_a_healthy_problem_has_no_findings(compiled):
+    result = train(compiled, DATA, START, optimizer=adam(0.05), epochs=300, batch_size=20)
+    assert result.diagnostics == ()
