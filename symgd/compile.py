@@ -37,9 +37,10 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter
 
 from symgd.derive import Derivation
-from symgd.stable import NUMERIC_HELPERS, stabilize
+from symgd.functions import sigmoid
+from symgd.stable import HEAVISIDE_AT_ZERO, NUMERIC_HELPERS, stabilize
 
-__all__ = ["Compiled", "compile_objective"]
+__all__ = ["Compiled", "CompiledExpression", "compile_objective", "compile_expression"]
 
 #: Fewest data rows in a linear combination before it is computed as one BLAS product.
 _BLAS_MIN_TERMS = 3
@@ -49,22 +50,118 @@ _BLAS_MIN_TERMS = 3
 _TAKEN = frozenset({"numpy", "functools", "theta", "X", "m", "r", "grad", "loss", "_sigmoid"})
 
 
-class _Printer(NumPyPrinter):
-    """NumPy printer that calls symgd's stable helpers for its named functions."""
+#: Functions that cannot fail on any real input: a piecewise branch built only from these
+#: is evaluated everywhere with ``numpy.where``; any other branch only where it is selected.
+_TOTAL = (
+    sympy.Add,
+    sympy.Mul,
+    sympy.Abs,
+    sympy.sign,
+    sympy.Heaviside,
+    sympy.Max,
+    sympy.Min,
+    sympy.tanh,
+    sympy.Tuple,
+)
 
-    def __init__(self) -> None:
+
+def _is_total(expr: sympy.Basic) -> bool:
+    """Whether evaluating ``expr`` can never warn, overflow or give nan for finite inputs."""
+    if expr.is_Atom or isinstance(expr, sympy.logic.boolalg.Boolean):
+        return all(_is_total(a) for a in expr.args) if expr.args else True
+    if isinstance(expr, sympy.Pow):
+        return bool(expr.exp.is_Integer and expr.exp >= 0 and _is_total(expr.base))
+    names = {type(expr).__name__}
+    if isinstance(expr, _TOTAL) or names & {"sigmoid", "softplus", "sech"}:
+        return all(_is_total(a) for a in expr.args)
+    return False
+
+
+class _Printer(NumPyPrinter):
+    """NumPy printer that calls symgd's stable helpers for its named functions.
+
+    Args:
+        stable: Print the stable forms (``False`` prints the textbook formulas, to show
+            why naive code overflows).
+        heaviside_at_zero: The value of ``H(0)`` where the expression leaves it at
+            SymPy's default ``½`` (the derivative of ``Max(0, z)`` at 0).
+    """
+
+    def __init__(self, *, stable: bool = True, heaviside_at_zero: float = HEAVISIDE_AT_ZERO):
         super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False})
+        self.stable = stable
+        self.heaviside_at_zero = float(heaviside_at_zero)
 
     def _print_Symbol(self, expr: sympy.Symbol) -> str:
         # A user symbol may be called like a Python keyword or a name the generated code uses.
         name = super()._print_Symbol(expr)
         return f"{name}_" if name in _TAKEN or keyword.iskeyword(name) else name
 
+    def _print_Float(self, expr: sympy.Float) -> str:
+        # A plain Python float keeps float32 arrays float32 and round-trips every bit.
+        return repr(float(expr))
+
+    def _print_NumberSymbol(self, expr: sympy.Expr) -> str:
+        return repr(float(expr))
+
+    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
+        if expr.is_number and not expr.is_Rational:
+            return repr(float(expr))  # sqrt(2/pi): a Python float, not a float64 scalar
+        return super()._print_Pow(expr, rational=rational)
+
     def _print_sigmoid(self, expr: sympy.Expr) -> str:
-        return f"_sigmoid({self._print(expr.args[0])})"
+        arg = self._print(expr.args[0])
+        return f"_sigmoid({arg})" if self.stable else f"1 / (1 + numpy.exp(-({arg})))"
 
     def _print_softplus(self, expr: sympy.Expr) -> str:
-        return f"numpy.logaddexp(0, {self._print(expr.args[0])})"
+        arg = self._print(expr.args[0])
+        return f"numpy.logaddexp(0, {arg})" if self.stable else f"numpy.log(1 + numpy.exp({arg}))"
+
+    def _print_Mul(self, expr: sympy.Mul) -> str:
+        # σ(u) σ(−u) = σ'(u): one exponential instead of two sigmoids.
+        if self.stable:
+            for factor in expr.args:
+                if isinstance(factor, sigmoid) and sigmoid(-factor.args[0]) in expr.args:
+                    pair = (factor, sigmoid(-factor.args[0]))
+                    rest = [f for f in expr.args if f not in pair]
+                    derivative = f"_sigmoid_derivative({self._print(factor.args[0])})"
+                    if not rest:
+                        return derivative
+                    return f"{derivative} * ({self._print(sympy.Mul(*rest))})"
+        return super()._print_Mul(expr)
+
+    def _print_sech(self, expr: sympy.Expr) -> str:
+        return f"_sech({self._print(expr.args[0])})"
+
+    def _print_logsumexp(self, expr: sympy.Expr) -> str:
+        return "_logsumexp(" + ", ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_log_softmax(self, expr: sympy.Expr) -> str:
+        top, bottom = (
+            "(" + "".join(self._print(a) + ", " for a in part) + ")" for part in expr.args
+        )
+        return f"_log_softmax({top}, {bottom})"
+
+    def _print_Heaviside(self, expr: sympy.Expr) -> str:
+        if not self.stable:
+            return super()._print_Heaviside(expr)
+        at_zero = self.heaviside_at_zero if len(expr.pargs) == 1 else float(expr.args[1])
+        return f"numpy.heaviside({self._print(expr.args[0])}, {at_zero!r})"
+
+    def _print_Piecewise(self, expr: sympy.Piecewise) -> str:
+        if not self.stable:
+            return super()._print_Piecewise(expr)
+        if all(_is_total(e) and _is_total(c) for e, c in expr.args):
+            code = "numpy.nan"
+            for value, condition in reversed(expr.args):
+                code = f"numpy.where({self._print(condition)}, {self._print(value)}, {code})"
+            return code
+        # Evaluate each branch only where it is selected: no log of negatives, no warnings.
+        arguments = sorted(expr.free_symbols, key=lambda s: s.name)
+        names = ", ".join(self._print(a) for a in arguments)
+        conditions = "".join(self._print(c) + ", " for _, c in expr.args)
+        branches = "".join(f"lambda {names}: {self._print(e)}, " for e, _ in expr.args)
+        return f"_piecewise(({conditions}), ({branches}), ({names},))"
 
 
 @dataclass(frozen=True)
@@ -206,6 +303,31 @@ class _Codegen:
 
         return [visit(e) for e in exprs]
 
+    def opaque_piecewise(self, exprs: list[sympy.Expr]) -> tuple[list[sympy.Expr], list[str]]:
+        """Replace each piecewise with a branch that can fail by a name computed up front.
+
+        Common-subexpression elimination would otherwise hoist a branch (``log z``) out
+        of its ``Piecewise`` and evaluate it everywhere.
+        """
+        lines: list[str] = []
+        if not self.printer.stable:
+            return exprs, lines
+        names: dict[sympy.Basic, sympy.Symbol] = {}
+
+        def visit(node: sympy.Basic) -> sympy.Basic:
+            if isinstance(node, sympy.Piecewise) and not all(
+                _is_total(e) and _is_total(c) for e, c in node.args
+            ):
+                if node not in names:
+                    names[node] = sympy.Symbol(f"_pw{len(names)}", real=True)
+                    lines.append(f"{self.name(names[node])} = {self.printer.doprint(node)}")
+                return names[node]
+            if node.is_Atom:
+                return node
+            return node.func(*(visit(a) for a in node.args))
+
+        return [visit(e) for e in exprs], lines
+
 
 def _common_factor(gradients: list[sympy.Expr]) -> tuple[sympy.Expr, list[sympy.Expr]]:
     """Split each gradient as ``r · c_θ`` with ``r`` the factor they all share."""
@@ -254,26 +376,49 @@ def _gradient_lines(gen: _Codegen, rest: list[sympy.Expr], r_name: str, m: str) 
     return lines
 
 
+def _check_dtype(dtype: type) -> type:
+    if dtype not in (numpy.float64, numpy.float32):
+        raise ValueError(f"dtype must be numpy.float64 or numpy.float32, not {dtype!r}")
+    return dtype
+
+
 def compile_objective(
-    derivation: Derivation, *, dtype: type = numpy.float64, stable: bool = True
+    derivation: Derivation,
+    *,
+    dtype: type = numpy.float64,
+    stable: bool = True,
+    heaviside_at_zero: float = HEAVISIDE_AT_ZERO,
 ) -> Compiled:
     """Compile the loss and gradient of a derivation into NumPy functions.
 
+    The derivation keeps the textbook form for display; the compiled ``source`` shows
+    the stable form (:func:`symgd.stable.stabilize`): ``numpy.logaddexp(0, z)`` for
+    ``log(1 + e^z)``, ``_sigmoid`` for ``σ``, piecewise branches evaluated only where
+    selected.
+
     Args:
         derivation: The result of :func:`symgd.derive.derive`.
-        dtype: ``numpy.float64`` (default) or ``numpy.float32``.
+        dtype: ``numpy.float64`` (default) or ``numpy.float32``; the generated code keeps
+            the data's type (its constants are plain Python floats).
         stable: Rewrite overflow-prone forms first (turn off to show why naive code overflows).
+        heaviside_at_zero: ``H(0)``, hence ReLU'(0), where the expression leaves it at
+            SymPy's default (see :data:`symgd.stable.HEAVISIDE_AT_ZERO`).
 
     Returns:
         A :class:`Compiled` whose ``source`` is the generated code.
+
+    Raises:
+        ValueError: ``dtype`` is neither float64 nor float32.
     """
+    dtype = _check_dtype(dtype)
     objective = derivation.objective
     params, data = objective.params, objective.data
-    gen = _Codegen(params, data)
+    gen = _Codegen(params, data, _Printer(stable=stable, heaviside_at_zero=heaviside_at_zero))
     prepare = stabilize if stable else (lambda e: e)
     loss = prepare(objective.expanded_loss)
     r, rest = _common_factor([prepare(g) for g in derivation.gradient.values()])
     loss, r, *rest = gen.linear_combinations([loss, r, *rest])
+    (loss, r, *rest), piecewise_lines = gen.opaque_piecewise([loss, r, *rest])
     shared, (loss, r, *rest) = sympy.cse(
         [loss, r, *rest], symbols=sympy.numbered_symbols("_t"), optimizations="basic"
     )
@@ -284,6 +429,7 @@ def compile_objective(
     ]
     header.append("m = X.shape[1]")
     header += [f"{gen.name(s)} = {code}" for s, code in gen.blas.items()]
+    header += piecewise_lines
     header += [f"{gen.name(s)} = {gen.printer.doprint(e)}" for s, e in shared]
     loss_line = f"loss = numpy.sum(numpy.broadcast_to({gen.printer.doprint(loss)}, (m,))){m}"
     r_line = f"r = numpy.broadcast_to({gen.printer.doprint(r)}, (m,))"
@@ -316,6 +462,99 @@ def compile_objective(
     return Compiled(
         params=tuple(p.name for p in params),
         data=tuple(d.name for d in data),
+        source=source,
+        dtype=dtype,
+        _namespace=namespace,
+    )
+
+
+@dataclass(frozen=True)
+class CompiledExpression:
+    """One expression compiled to an element-wise NumPy function.
+
+    Attributes:
+        symbols: Argument names, in call order.
+        expression: The expression compiled (its textbook form).
+        source: The generated Python source.
+        dtype: The floating-point type the function is meant for.
+    """
+
+    symbols: tuple[str, ...]
+    expression: sympy.Expr
+    source: str
+    dtype: type = numpy.float64
+    _namespace: dict = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def function(self) -> Callable:
+        """The generated function itself, ``(*arrays) -> array``."""
+        return self._namespace["function"]
+
+    def __call__(self, *arrays: numpy.ndarray | float) -> numpy.ndarray:
+        """Evaluate element-wise; the result has the broadcast shape of the arguments."""
+        arrays = tuple(numpy.asarray(a, dtype=self.dtype) for a in arrays)
+        value = self.function(*arrays)
+        if not isinstance(value, numpy.ndarray | numpy.generic):
+            value = numpy.asarray(value, dtype=self.dtype)  # a constant such as ReLU's 1
+        return numpy.broadcast_to(value, numpy.broadcast_shapes(*(a.shape for a in arrays)))
+
+    def __repr__(self) -> str:
+        return f"CompiledExpression({self.expression}, dtype={self.dtype.__name__})"
+
+
+def compile_expression(
+    expression: sympy.Expr,
+    symbols: Sequence[sympy.Symbol],
+    *,
+    dtype: type = numpy.float64,
+    stable: bool = True,
+    heaviside_at_zero: float = HEAVISIDE_AT_ZERO,
+) -> CompiledExpression:
+    """Compile one SymPy expression into an element-wise NumPy function.
+
+    The same printer, rewrites and common-subexpression sharing as
+    :func:`compile_objective`, for a single formula such as an activation or its
+    derivative.
+
+    Args:
+        expression: A SymPy expression (not user text; parse that with :mod:`symgd.parse`).
+        symbols: Its arguments, in call order.
+        dtype: ``numpy.float64`` or ``numpy.float32``.
+        stable: Rewrite overflow-prone forms first.
+        heaviside_at_zero: ``H(0)`` where the expression leaves it at SymPy's default.
+
+    Returns:
+        A :class:`CompiledExpression`.
+
+    Raises:
+        ValueError: ``dtype`` is neither float64 nor float32.
+
+    Example:
+        >>> import numpy, sympy
+        >>> z = sympy.Symbol("z", real=True)
+        >>> softplus = compile_expression(sympy.log(1 + sympy.exp(z)), [z])
+        >>> softplus(numpy.array([-800.0, 0.0, 800.0])).tolist()
+        [0.0, 0.6931471805599453, 800.0]
+        >>> "numpy.logaddexp(0, z)" in softplus.source
+        True
+    """
+    dtype = _check_dtype(dtype)
+    symbols = tuple(symbols)
+    gen = _Codegen(symbols, (), _Printer(stable=stable, heaviside_at_zero=heaviside_at_zero))
+    expr = stabilize(expression) if stable else expression
+    (expr,), piecewise_lines = gen.opaque_piecewise([expr])
+    shared, (expr,) = sympy.cse([expr], symbols=sympy.numbered_symbols("_t"), optimizations="basic")
+    lines = piecewise_lines + [f"{gen.name(s)} = {gen.printer.doprint(e)}" for s, e in shared]
+    lines.append(f"return {gen.printer.doprint(expr)}")
+    arguments = ", ".join(gen.name(s) for s in symbols)
+    source = "import numpy\n\n\ndef function(" + arguments + "):\n"
+    source += textwrap.indent("\n".join(lines), "    ") + "\n"
+    namespace: dict = {"numpy": numpy, "functools": functools, **NUMERIC_HELPERS}
+    # The source is generated from SymPy objects, never from user text.
+    exec(compile(source, "<symgd generated>", "exec"), namespace)  # noqa: S102
+    return CompiledExpression(
+        symbols=tuple(s.name for s in symbols),
+        expression=expression,
         source=source,
         dtype=dtype,
         _namespace=namespace,

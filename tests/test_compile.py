@@ -106,3 +106,37 @@ def test_bad_data_is_named(data, message):
     compiled = compile_objective(derive(linear_regression()))
     with pytest.raises(ValueError, match=message):
         compiled.prepare(data)
+
+
+def test_float32_keeps_float32_through_constants():
+    # sqrt(2/pi) and 0.044715 print as Python floats, so float32 data stays float32
+    obj = objective("(y - w*x*(1 + tanh(sqrt(2/pi)*(w*x + 0.044715*(w*x)**3)))/2)**2", "w", "x,y")
+    compiled = compile_objective(derive(obj), dtype=numpy.float32)
+    X = compiled.prepare({"x": [0.5, -1.0], "y": [0.2, 0.1]})
+    loss, grad = compiled.loss_and_gradient_function(compiled.theta([0.7]), X)
+    assert loss.dtype == numpy.float32 and grad.dtype == numpy.float32
+    with pytest.raises(ValueError, match="float64 or numpy.float32"):
+        compile_objective(derive(obj), dtype=numpy.float16)
+
+
+def test_huber_objective_compiles_piecewise_without_warnings():
+    w, x, y = (sympy.Symbol(n, real=True) for n in "wxy")
+    r = y - w * x
+    huber = sympy.Piecewise((r**2 / 2, sympy.Abs(r) <= 1), (sympy.Abs(r) - sympy.S.Half, True))
+    obj = objective(huber, "w", "x,y")
+    compiled = compile_objective(derive(obj))
+    data = {"x": numpy.array([1.0, 2.0, -3.0]), "y": numpy.array([0.5, 10.0, 0.0])}
+    got = compiled.gradient({"w": 1.0}, data)["w"]
+    residuals = data["x"] * 1.0 - data["y"]
+    want = numpy.mean(numpy.clip(residuals, -1, 1) * data["x"])
+    assert_allclose(got, want)
+    assert "numpy.select" not in compiled.source
+    assert "numpy.select" in compile_objective(derive(obj), stable=False).source
+
+
+def test_stable_flag_off_shows_the_overflow():
+    naive = compile_objective(derive(logistic_regression()), stable=False)
+    data = naive.prepare({"x": numpy.array([800.0]), "y": numpy.array([0.0])})
+    with pytest.warns(RuntimeWarning):
+        loss = naive.loss_function(numpy.array([1.0, 0.0]), data)
+    assert not numpy.isfinite(loss)

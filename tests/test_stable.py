@@ -1,0 +1,171 @@
+"""Stable rewrites: one row per table entry, accuracy against mpmath, no NumPy warnings."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import sys
+
+import numpy
+import pytest
+import sympy
+from numpy.testing import assert_allclose
+
+from symgd.compile import compile_expression, compile_objective
+from symgd.derive import derive
+from symgd.functions import sigmoid, softplus
+from symgd.model import logistic_regression
+from symgd.stable import REWRITES, log_softmax, logsumexp, stabilize
+from symgd.train import train
+from symgd.verify import TOLERANCES, check_gradient
+
+_BENCH = pathlib.Path(__file__).parents[1] / "benchmarks" / "bench_stable.py"
+_spec = importlib.util.spec_from_file_location("bench_stable", _BENCH)
+bench_stable = sys.modules.setdefault("bench_stable", importlib.util.module_from_spec(_spec))
+if not hasattr(bench_stable, "ROWS"):
+    _spec.loader.exec_module(bench_stable)
+
+z, u, y = sympy.symbols("z u y", real=True)
+a, b, c = sympy.symbols("a b c", real=True)
+E = sympy.exp
+T = sympy.Tuple
+
+#: (words in the rule's name, textbook form, stable form): one row per entry of REWRITES.
+ROWS = [
+    ("1/(1 + e^{−z}) = σ(z)", 1 / (1 + E(-z)), sigmoid(z)),
+    ("e^{z} σ(−z)", E(z) / (1 + E(z)), sigmoid(z)),
+    ("distribute", (E(z) - y) / (1 + E(z)), sigmoid(z) - y * sigmoid(-z)),
+    ("1 − σ(z) = σ(−z)", 1 - sigmoid(z), sigmoid(-z)),
+    ("log-sigmoid", sympy.log(sigmoid(z)), -softplus(-z)),
+    ("log(1 − σ(z))", sympy.log(1 - sigmoid(z)), -softplus(z)),
+    ("softplus", sympy.log(1 + E(z)), softplus(z)),
+    ("log-sum-exp", sympy.log(E(a) + E(b) + E(c)), logsumexp(a, b, c)),
+    ("softmax denominator", 1 / (E(a) + E(b) + E(c)), E(-logsumexp(a, b, c))),
+    ("softmax:", E(a) / (E(a) + E(b)), E(log_softmax(T(a), T(a, b)))),
+    ("log-softmax", a - sympy.log(E(a) + E(b)), log_softmax(T(a), T(a, b))),
+    ("log1p", sympy.log(1 + z), sympy.codegen.cfunctions.log1p(z)),
+    ("expm1", E(z) - 1, sympy.codegen.cfunctions.expm1(z)),
+    ("1 − tanh(z)² = sech(z)²", 1 - sympy.tanh(z) ** 2, sympy.sech(z) ** 2),
+    ("1/cosh", 1 / sympy.cosh(z) ** 2, sympy.sech(z) ** 2),
+    ("1 ± tanh(z)", (1 + sympy.tanh(z)) / 2, sigmoid(2 * z)),
+]
+
+
+def test_every_rewrite_has_a_row():
+    for rule in REWRITES:
+        assert any(words in rule.name for words, _, _ in ROWS), f"no test row for {rule.name!r}"
+
+
+@pytest.mark.parametrize(("words", "textbook", "stable"), ROWS, ids=[r[0] for r in ROWS])
+def test_rewrite_row(words, textbook, stable):
+    got = stabilize(textbook)
+    assert got == stable
+    # the same mathematics: equal at moderate points, in the textbook form's own terms
+    point = {z: 0.3, a: 0.2, b: -0.7, c: 1.1, y: 0.4}
+    want = textbook.rewrite(sympy.exp).evalf(30, subs=point)
+    assert abs(got.rewrite(sympy.exp).evalf(30, subs=point) - want) < 1e-25
+
+
+def test_derivation_keeps_the_textbook_form():
+    derivation = derive(logistic_regression())
+    compiled = compile_objective(derivation)
+    assert "sigmoid" in str(derivation.objective.expanded_loss)  # the display form
+    assert "log(" in str(derivation.objective.expanded_loss)
+    assert "numpy.logaddexp(0, " in compiled.source  # the stable form in the code
+    naive = compile_objective(derivation, stable=False)
+    assert "1 / (1 + numpy.exp(-(b + w*x)))" in naive.source
+    assert "numpy.log(1 - _t0)" in naive.source
+
+
+ACCURACY = {numpy.float64: 1e-12, numpy.float32: 1e-5}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32], ids=lambda d: d.__name__)
+@pytest.mark.parametrize("row", bench_stable.ROWS, ids=lambda r: r.name)
+def test_accuracy_against_mpmath(row, dtype):
+    worst, where = bench_stable.worst_error(row, dtype)
+    assert worst <= ACCURACY[dtype], f"{row.name}: relative error {worst:.3g} at {where}"
+
+
+def test_the_accuracy_check_fails_naive_code():
+    row = bench_stable.Row("softplus", sympy.log(1 + E(z)))
+    naive = compile_expression(row.expression, row.symbols, stable=False)
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        assert numpy.isinf(naive(numpy.array([800.0]))[0])
+    # the error measure itself catches a wrong answer: tanh' written without the rewrite
+    wrong = bench_stable.Row("tanh'", sympy.Mul(sympy.Integer(1), 1 - sympy.tanh(z) ** 2))
+    assert bench_stable._true_value(bench_stable._reference(wrong, 0.0), [30.0]) > 0
+    plain = compile_expression(wrong.expression, wrong.symbols, stable=False)
+    assert plain(numpy.array([30.0]))[0] == 0.0  # 1 - tanh(30)**2 cancels to 0: error 1
+
+
+@pytest.mark.parametrize(
+    ("expression", "naive_warns"),
+    [
+        (sympy.Piecewise((sympy.log(z), z > 0), (0, True)), True),
+        (sympy.Piecewise((sympy.sqrt(z), z >= 0), (-sympy.sqrt(-z), True)), True),
+        (sympy.Piecewise((z, sympy.Abs(z) <= 1), (sympy.sign(z), True)), False),  # Huber'
+    ],
+)
+def test_piecewise_branches_only_where_selected(expression, naive_warns):
+    values = numpy.array([-4.0, -1.0, 0.0, 0.25, 4.0])
+    compiled = compile_expression(expression, [z])
+    got = compiled(values)  # warnings are errors in this suite
+    want = [float(expression.subs(z, v)) for v in values]
+    assert_allclose(got, want, rtol=1e-15)
+    if naive_warns:
+        with pytest.warns(RuntimeWarning):
+            compile_expression(expression, [z], stable=False)(values)
+
+
+@pytest.mark.parametrize("at_zero", [0.0, 0.5, 1.0])
+def test_relu_derivative_at_zero_is_configurable(at_zero):
+    relu_derivative = sympy.diff(sympy.Max(0, z), z)
+    compiled = compile_expression(relu_derivative, [z], heaviside_at_zero=at_zero)
+    assert_allclose(compiled(numpy.array([-2.0, 0.0, 3.0])), [0.0, at_zero, 1.0])
+    assert compile_expression(relu_derivative, [z])(numpy.array(0.0)) == 0.0  # the default
+
+
+def test_softmax_cross_entropy_with_huge_logits():
+    z1, z2, z3 = bench_stable.LOGITS
+    total = E(z1) + E(z2) + E(z3)
+    loss = compile_expression(-sympy.log(E(z1) / total), bench_stable.LOGITS)
+    logits = numpy.array([[1e4, -1e4], [0.0, 0.0], [-1e4, 1e4]])
+    assert_allclose(loss(*logits), [0.0, 2e4])
+
+
+def test_separable_logistic_regression_trains_all_epochs():
+    rng = numpy.random.default_rng(0)
+    x = numpy.concatenate([rng.uniform(-3, -1, 50), rng.uniform(1, 3, 50)])
+    data = {"x": x, "y": (x > 0).astype(float)}
+    compiled = compile_objective(derive(logistic_regression()))
+    result = train(compiled, data, {"w": 0.0, "b": 0.0}, learning_rate=50.0, epochs=3000)
+    assert result.epochs == 3000 and not result.diverged
+    assert result.params["w"] > 30  # the weights keep growing
+    assert all(numpy.isfinite(result.loss_history))
+    loss, gradient = compiled.loss_and_gradient_function(result.theta, compiled.prepare(data))
+    assert numpy.isfinite(loss) and numpy.all(numpy.isfinite(gradient))
+    # far beyond: every example at |z| > 800, where naive code gives inf and nan
+    far = result.theta * 1000 / result.theta[0]
+    loss, gradient = compiled.loss_and_gradient_function(far, compiled.prepare(data))
+    assert numpy.isfinite(loss) and numpy.all(numpy.isfinite(gradient))
+    naive = compile_objective(derive(logistic_regression()), stable=False)
+    with numpy.errstate(all="ignore"):  # the teaching case: naive code overflows here
+        loss, gradient = naive.loss_and_gradient_function(far, naive.prepare(data))
+    assert not (numpy.isfinite(loss) and numpy.all(numpy.isfinite(gradient)))
+
+
+def test_float32_gradient_check_with_stated_tolerances():
+    compiled = compile_objective(derive(logistic_regression(features=3)), dtype=numpy.float32)
+    rng = numpy.random.default_rng(2)
+    data = {f"x{j}": rng.standard_normal(64) for j in (1, 2, 3)}
+    data["y"] = (data["x1"] > 0).astype(float)
+    X = compiled.prepare(data)
+    theta = rng.standard_normal(4).astype(numpy.float32)
+    loss = lambda t: compiled.loss_function(t, X)  # noqa: E731
+    gradient = lambda t: compiled.gradient_function(t, X)  # noqa: E731
+    assert gradient(theta).dtype == numpy.float32 and loss(theta).dtype == numpy.float32
+    assert check_gradient(loss, gradient, theta).passed  # TOLERANCES[float32]
+    assert TOLERANCES[numpy.float32][0] < 0.1
+    assert not check_gradient(loss, lambda t: 1.1 * gradient(t), theta).passed
