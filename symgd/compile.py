@@ -253,8 +253,8 @@ class _Codegen:
     params: tuple[sympy.Symbol, ...]
     data: tuple[sympy.Symbol, ...]
     printer: _Printer = field(default_factory=_Printer)
-    lines: list[str] = field(default_factory=list)
     blas: dict[sympy.Symbol, str] = field(default_factory=dict)
+    piecewise: dict[sympy.Symbol, sympy.Expr] = field(default_factory=dict)
 
     def name(self, s: sympy.Symbol) -> str:
         return self.printer._print(s)
@@ -320,6 +320,7 @@ class _Codegen:
             ):
                 if node not in names:
                     names[node] = sympy.Symbol(f"_pw{len(names)}", real=True)
+                    self.piecewise[names[node]] = node
                     lines.append(f"{self.name(names[node])} = {self.printer.doprint(node)}")
                 return names[node]
             if node.is_Atom:
@@ -344,8 +345,14 @@ def _common_factor(gradients: list[sympy.Expr]) -> tuple[sympy.Expr, list[sympy.
     return r, rest
 
 
-def _gradient_lines(gen: _Codegen, rest: list[sympy.Expr], r_name: str, m: str) -> list[str]:
-    """Lines computing ``grad[k] = Σ_i r_i c_k,i / m`` with BLAS where the data allows."""
+def _gradient_lines(
+    gen: _Codegen, rest: list[sympy.Expr], r_name: str, m: str, varying: set[sympy.Symbol]
+) -> list[str]:
+    """Lines computing ``grad[k] = Σ_i r_i c_k,i / m`` with BLAS where the data allows.
+
+    ``varying`` holds every symbol whose value differs between examples (data rows,
+    BLAS products, piecewise values and common subexpressions built from them).
+    """
     data = set(gen.data)
     lines = []
     by_row = [(k, c) for k, c in enumerate(rest) if c in data]
@@ -369,7 +376,9 @@ def _gradient_lines(gen: _Codegen, rest: list[sympy.Expr], r_name: str, m: str) 
             continue
         if c in data:
             lines.append(f"grad[{k}] = {gen.name(c)} @ {r_name}{m}")
-        elif not (c.free_symbols & data):
+        elif c == 1:
+            lines.append(f"grad[{k}] = numpy.sum({r_name}){m}")
+        elif not (c.free_symbols & varying):
             lines.append(f"grad[{k}] = ({gen.printer.doprint(c)}) * numpy.sum({r_name}){m}")
         else:
             lines.append(f"grad[{k}] = numpy.dot({gen.printer.doprint(c)}, {r_name}){m}")
@@ -431,10 +440,21 @@ def compile_objective(
     header += [f"{gen.name(s)} = {code}" for s, code in gen.blas.items()]
     header += piecewise_lines
     header += [f"{gen.name(s)} = {gen.printer.doprint(e)}" for s, e in shared]
-    loss_line = f"loss = numpy.sum(numpy.broadcast_to({gen.printer.doprint(loss)}, (m,))){m}"
-    r_line = f"r = numpy.broadcast_to({gen.printer.doprint(r)}, (m,))"
+    varying = set(data) | set(gen.blas)
+    varying |= {s for s, node in gen.piecewise.items() if node.free_symbols & varying}
+    for s, e in shared:
+        if e.free_symbols & varying:
+            varying.add(s)
+
+    def per_example(expr: sympy.Expr) -> str:
+        """An expression that differs between examples, or a constant spread over all m."""
+        code = gen.printer.doprint(expr)
+        return code if expr.free_symbols & varying else f"numpy.full(m, {code}, dtype=X.dtype)"
+
+    loss_line = f"loss = numpy.sum({per_example(loss)}){m}"
+    r_line = f"r = {per_example(r)}"
     grad_lines = [f"grad = numpy.empty({len(params)}, dtype=X.dtype)"]
-    grad_lines += _gradient_lines(gen, rest, "r", m)
+    grad_lines += _gradient_lines(gen, rest, "r", m, varying)
     if objective.l2:
         loss_line += f" + {objective.l2!r} / 2 * (theta @ theta)"
         grad_lines.append(f"grad += {objective.l2!r} * theta")

@@ -38,6 +38,13 @@ OBJECTIVES = [
     objective("(y - (w*x + b))**2/2", "w,b", "x,y", l2=0.3),
     objective("log(cosh(w*x + b - y))", "w,b", "x,y", reduction="sum"),
     objective("(y - a*exp(-k*x))**2", "a,k", "x,y"),
+    # A deep chain: some gradients share no factor with data, others only through tanh.
+    objective(
+        "(y - a3)**2/2",
+        "w1,w2,w3",
+        "x,y",
+        define={"a1": "tanh(w1*x)", "a2": "tanh(w2*a1)", "a3": "tanh(w3*a2)"},
+    ),
 ]
 
 
