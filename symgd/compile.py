@@ -297,8 +297,11 @@ class _Codegen:
             rows = self.rows([r for r, _ in linear])
             if rows is None:
                 return node
-            placeholder = sympy.Symbol(f"_lin{len(self.blas)}", real=True)
-            self.blas[placeholder] = f"{self.coefficients([c for _, c in linear])} @ {rows}"
+            code = f"{self.coefficients([c for _, c in linear])} @ {rows}"
+            # The same combination in the loss and the gradient is computed once.
+            known = {text: name for name, text in self.blas.items()}
+            placeholder = known.get(code) or sympy.Symbol(f"_lin{len(self.blas)}", real=True)
+            self.blas[placeholder] = code
             return sympy.Add(placeholder, *rest)
 
         return [visit(e) for e in exprs]

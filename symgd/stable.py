@@ -430,25 +430,61 @@ def stabilize(expr: sympy.Expr) -> sympy.Expr:
                     return visit(new, depth + 1)
         return node
 
-    return visit(expr)
+    return _merge_softplus_pairs(visit(expr))
+
+
+def _merge_softplus_pairs(expr: sympy.Expr) -> sympy.Expr:
+    """Use ``softplus(−u) = softplus(u) − u`` so each ``u`` needs one ``logaddexp``.
+
+    Binary cross-entropy ``y softplus(−z) + (1 − y) softplus(z)`` becomes
+    ``softplus(z) − y z``: half the transcendental work, the same accuracy.
+    """
+    found = expr.atoms(softplus)
+    negated = {node for node in found if softplus(-node.args[0]) in found}
+    if not negated:
+        return expr
+    chosen = {node for node in negated if node.args[0].could_extract_minus_sign()}
+    # Each argument u stands in as one symbol while the products are multiplied out, so
+    # u itself (often a linear combination the compiler turns into one BLAS product)
+    # stays whole.
+    arguments = {-node.args[0]: sympy.Dummy("u", real=True) for node in chosen}
+    stand_ins = {softplus(u): softplus(d) for u, d in arguments.items()}
+    stand_ins |= {softplus(-u): softplus(d) - d for u, d in arguments.items()}
+    merged = sympy.expand_mul(expr.xreplace(stand_ins))
+    merged = merged.xreplace({dummy: u for u, dummy in arguments.items()})
+    return merged if len(merged.atoms(softplus)) < len(found) else expr
 
 
 # --- the numeric side: what the compiled code calls -------------------------------------------
 
 
 def stable_sigmoid(z: numpy.ndarray) -> numpy.ndarray:
-    r"""``σ(z) = 1/(1 + e^{−z})`` without overflow for any finite ``z``.
+    r"""``σ(z) = 1/(1 + e^{−z})`` without overflow warnings or lost values for any finite ``z``.
 
-    .. math:: \sigma(z) = \frac{1}{1 + e^{-|z|}} \text{ for } z \ge 0, \quad
-        \frac{e^{-|z|}}{1 + e^{-|z|}} \text{ otherwise}
+    The textbook formula is accurate to a few ulp wherever ``e^{−z}`` is finite; where it
+    overflows (``z < −709`` in float64) the result is a subnormal number and
+    :math:`\sigma(z) = e^{z}` to working precision. Computing it this way costs the same
+    as the naive formula (measured in ``benchmarks/bench_stable.py``), where the
+    branch-free ``e^{−|z|}`` form took 1.7–2× as long.
 
     Example:
-        >>> stable_sigmoid(numpy.array([-800.0, 0.0, 800.0]))
-        array([0. , 0.5, 1. ])
+        >>> stable_sigmoid(numpy.array([-800.0, -720.0, 0.0, 800.0]))
+        array([0.0000000e+000, 2.0322308e-313, 5.0000000e-001, 1.0000000e+000])
     """
-    e = numpy.exp(-numpy.abs(z))
-    denominator = 1.0 + e
-    return numpy.divide(numpy.where(z >= 0, 1.0, e), denominator, out=_out(denominator))
+    z = numpy.asarray(z)
+    limit = _EXP_LIMIT[z.dtype.type] if z.dtype.type in _EXP_LIMIT else _EXP_LIMIT[numpy.float64]
+    with numpy.errstate(over="ignore"):
+        e = numpy.exp(-z)
+    e += 1.0
+    value = numpy.divide(1.0, e, out=_out(e))
+    if z.size and numpy.min(z) < -limit:
+        tiny = z < -limit
+        value = numpy.where(tiny, numpy.exp(numpy.where(tiny, z, 0.0)), value)
+    return value
+
+
+#: Largest argument of ``exp`` that does not overflow, per floating-point type.
+_EXP_LIMIT = {t: float(numpy.log(numpy.finfo(t).max)) for t in (numpy.float64, numpy.float32)}
 
 
 def _out(array: numpy.ndarray) -> numpy.ndarray | None:
