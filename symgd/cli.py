@@ -7,16 +7,16 @@ always with one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import csv
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy
 
-from symgd._cli_check import register as _register_check
 from symgd.compile import compile_objective
 from symgd.derive import Derivation, derive
 from symgd.model import Objective, linear_regression, objective
@@ -265,7 +265,13 @@ def run_demo(output: str | None = None, *, stream=None) -> dict:
         (folder / "linear_regression.md").write_text(
             to_markdown(derivation, title="Linear regression by gradient descent"), encoding="utf-8"
         )
-        _loss_curve(result.loss_history, folder / "loss_curve.png")
+        from symgd.plots import loss_curves
+
+        loss_curves(
+            {"batch gradient descent": result.loss_history},
+            folder / "loss_curve.png",
+            title="Training loss, linear regression",
+        )
         say(
             f"\nwrote {folder / 'linear_regression.tex'}, {folder / 'linear_regression.md'}, "
             f"{folder / 'loss_curve.png'}"
@@ -276,23 +282,6 @@ def run_demo(output: str | None = None, *, stream=None) -> dict:
         "difference": difference,
         "gradient_check_passed": report.passed,
     }
-
-
-def _loss_curve(history: Sequence[float], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(6, 4))
-    axes.semilogy(range(len(history)), history)
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("J(w, b)")
-    axes.set_title("Training loss")
-    axes.grid(True, which="both", alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -463,13 +452,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--at", required=True, metavar="w=1,b=2", help="where to check")
     check.add_argument("--format", choices=["text", "json"], default="text")
     check.set_defaults(run=_cmd_gradcheck)
-    for register in _EXTENSIONS:
-        register(commands)
+    for module in _EXTENSIONS:
+        importlib.import_module(module).register(commands)
     return parser
 
 
-#: Functions that add further sub-commands (networks, answer checking, notes …).
-_EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = [_register_check]
+#: Modules whose ``register(commands)`` adds further sub-commands. They import helpers from
+#: this module, so they are imported when the parser is built, not when this module loads.
+_EXTENSIONS = ("symgd._cli_check", "symgd._cli_net", "symgd._cli_notes")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

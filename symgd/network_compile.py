@@ -1,0 +1,408 @@
+r"""Compile a network's backprop chain into vectorised NumPy over mini-batches.
+
+The generated module is plain, readable NumPy: one matrix product per layer forward,
+two per layer backward, the element-wise pieces (the activation, its derivative
+:math:`\sigma'` in terms of the output where possible, the loss and the derived output
+error) printed from SymPy by the printer of :mod:`symgd.compile` after the stabilising
+rewrites of :mod:`symgd.stable`. Softmax cross-entropy is a layer-level operation: the
+code computes the log-softmax with the row maximum subtracted, so it never overflows.
+
+Examples are the rows of ``X`` (``m × n0``) and ``Y`` (``m × nL``). Parameters are ONE
+flat float64 vector ``theta``; each :math:`W^{(l)}` (``n_l × n_{l-1}``) and
+:math:`b^{(l)}` is a view into it, in the order of :attr:`symgd.network.Network.blocks`,
+so :func:`symgd.train.gradient_descent` and :func:`symgd.verify.check_gradient` work
+unchanged.
+
+Example:
+    >>> import numpy
+    >>> from symgd.network import network
+    >>> compiled = compile_network(network("2,3,1", activation="tanh", loss="mse"))
+    >>> theta = compiled.initial_theta(seed=0)
+    >>> X, Y = numpy.ones((4, 2)), numpy.zeros((4, 1))
+    >>> loss, gradient = compiled.loss_and_gradient(theta, X, Y)
+    >>> gradient.shape == theta.shape == (13,)
+    True
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy
+import sympy
+
+from symgd.activations import OUTPUT, PREACTIVATION, Activation
+from symgd.compile import _Printer
+from symgd.losses import PROBABILITY, TARGET, output_error
+from symgd.network import Network
+from symgd.stable import NUMERIC_HELPERS, stabilize
+
+__all__ = ["CompiledNetwork", "compile_network", "one_hot"]
+
+
+class _NetworkPrinter(_Printer):
+    """symgd's NumPy printer; ``Max``/``Min`` of two arrays as ``numpy.maximum``/``minimum``."""
+
+    def _print_Max(self, expr: sympy.Expr) -> str:
+        return self._pairwise("numpy.maximum", expr.args)
+
+    def _print_Min(self, expr: sympy.Expr) -> str:
+        return self._pairwise("numpy.minimum", expr.args)
+
+    def _print_Heaviside(self, expr: sympy.Expr) -> str:
+        # H(0) = 1/2, SymPy's convention.
+        return f"numpy.heaviside({self._print(expr.args[0])}, 0.5)"
+
+    def _pairwise(self, function: str, args: tuple) -> str:
+        text = self._print(args[0])
+        for arg in args[1:]:
+            text = f"{function}({text}, {self._print(arg)})"
+        return text
+
+
+def one_hot(labels: numpy.ndarray, classes: int) -> numpy.ndarray:
+    """Integer class labels ``0 … classes−1`` as rows of a one-hot float64 matrix.
+
+    Raises:
+        ValueError: A label outside ``0 … classes−1`` or not an integer.
+
+    Example:
+        >>> one_hot(numpy.array([2, 0]), 3)
+        array([[0., 0., 1.],
+               [1., 0., 0.]])
+    """
+    labels = numpy.asarray(labels)
+    as_int = labels.astype(numpy.int64)
+    if labels.ndim != 1 or not numpy.array_equal(as_int, labels):
+        raise ValueError("class labels must be a 1-D array of integers")
+    if labels.size and (as_int.min() < 0 or as_int.max() >= classes):
+        raise ValueError(
+            f"class labels must lie in 0..{classes - 1}, found {as_int.min()}..{as_int.max()}; "
+            "the output layer needs one unit per class"
+        )
+    out = numpy.zeros((labels.size, classes))
+    out[numpy.arange(labels.size), as_int] = 1.0
+    return out
+
+
+@dataclass(frozen=True)
+class CompiledNetwork:
+    """A network's forward pass, loss and gradient as generated NumPy code.
+
+    Attributes:
+        network: What was compiled.
+        source: The generated Python module (readable; needs only NumPy once exported).
+        blocks: ``(name, slice, shape)`` of each ``W⁽ˡ⁾``/``b⁽ˡ⁾`` in ``theta``.
+    """
+
+    network: Network
+    source: str
+    blocks: tuple[tuple[str, slice, tuple[int, ...]], ...]
+    _namespace: dict = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def loss_and_gradient(self) -> Callable:
+        """``(theta, X, Y) -> (J, ∇J)`` over the examples in the rows of ``X`` and ``Y``."""
+        return self._namespace["loss_and_gradient"]
+
+    @property
+    def loss(self) -> Callable:
+        """``(theta, X, Y) -> J``."""
+        return self._namespace["loss"]
+
+    @property
+    def forward(self) -> Callable:
+        """``(theta, X) ->`` outputs: probabilities (cross-entropy losses) or ``a⁽ᴸ⁾``."""
+        return self._namespace["forward"]
+
+    def gradient(self, theta: numpy.ndarray, X: numpy.ndarray, Y: numpy.ndarray) -> numpy.ndarray:
+        """``∇J`` as a flat vector."""
+        return self.loss_and_gradient(theta, X, Y)[1]
+
+    def views(self, theta: numpy.ndarray) -> dict[str, numpy.ndarray]:
+        """``{"W1": …, "b1": …}``: views into ``theta`` (writing to them changes ``theta``)."""
+        return {name: theta[part].reshape(shape) for name, part, shape in self.blocks}
+
+    def initial_theta(self, seed: int = 0) -> numpy.ndarray:
+        r"""Seeded starting parameters: Glorot-uniform weights (He for ReLU-like), zero biases.
+
+        .. math:: W^{(l)}_{ij} \sim U(-r, r), \quad r = \sqrt{6 / (n_{l-1} + n_l)}
+        """
+        rng = numpy.random.default_rng(seed)
+        theta = numpy.zeros(self.network.parameter_count)
+        relu_like = self.network.activation.name in ("relu", "leaky-relu")
+        for name, part, shape in self.blocks:
+            if name.startswith("W"):
+                fan_out, fan_in = shape
+                bound = (
+                    numpy.sqrt(6.0 / fan_in) if relu_like else numpy.sqrt(6.0 / (fan_in + fan_out))
+                )
+                theta[part] = rng.uniform(-bound, bound, size=fan_out * fan_in)
+        return theta
+
+    def predict(self, theta: numpy.ndarray, X: numpy.ndarray) -> numpy.ndarray:
+        """Class labels (softmax: arg max; binary: ``p > 1/2``) or the outputs (squared error)."""
+        outputs = self.forward(theta, X)
+        if self.network.loss.kind == "softmax":
+            return numpy.argmax(outputs, axis=1)
+        if self.network.loss.on_logits:
+            labels = (outputs > 0.5).astype(numpy.int64)
+            return labels[:, 0] if labels.shape[1] == 1 else labels
+        return outputs
+
+    def targets(self, labels: numpy.ndarray) -> numpy.ndarray:
+        """``Y`` from labels: one-hot for softmax, a column for one-output networks."""
+        labels = numpy.asarray(labels)
+        if self.network.loss.kind == "softmax":
+            return one_hot(labels, self.network.sizes[-1])
+        Y = numpy.asarray(labels, dtype=numpy.float64)
+        return Y.reshape(-1, 1) if Y.ndim == 1 else Y
+
+    def objective(
+        self, X: numpy.ndarray, Y: numpy.ndarray
+    ) -> Callable[[numpy.ndarray, numpy.ndarray | slice], tuple[float, numpy.ndarray]]:
+        """``(theta, examples) -> (J, ∇J)`` on a mini-batch, for the runner ``gradient_descent``.
+
+        Example:
+            >>> from symgd.network import network
+            >>> compiled = compile_network(network("2,2,1"))
+            >>> X, Y = numpy.eye(2), numpy.ones((2, 1))
+            >>> function = compiled.objective(X, Y)
+            >>> theta = compiled.initial_theta()
+            >>> numpy.allclose(function(theta, slice(0, 2))[1], compiled.gradient(theta, X, Y))
+            True
+        """
+        X = numpy.ascontiguousarray(X, dtype=numpy.float64)
+        Y = numpy.ascontiguousarray(Y, dtype=numpy.float64)
+        sizes = self.network.sizes
+        if X.ndim != 2 or X.shape[1] != sizes[0]:
+            raise ValueError(f"X must have {sizes[0]} columns (the input size), got {X.shape}")
+        if Y.shape != (X.shape[0], sizes[-1]):
+            raise ValueError(
+                f"Y must have shape ({X.shape[0]}, {sizes[-1]}) (one row per example, one "
+                f"column per output unit), got {Y.shape}"
+            )
+        function = self.loss_and_gradient
+
+        def loss_and_gradient(theta, examples):
+            return function(theta, X[examples], Y[examples])
+
+        return loss_and_gradient
+
+    def export(self, path: str | Path | None = None) -> str:
+        """The generated code as a standalone module that needs only NumPy.
+
+        Args:
+            path: Where to write it (optional).
+
+        Returns:
+            The module source.
+        """
+        helpers: dict[str, str] = {}
+        for name, function in NUMERIC_HELPERS.items():
+            if f"{name}(" in self.source:
+                _helper_sources(function, helpers)
+                helpers[name] = f"{name} = {function.__name__}\n"
+        helpers = list(helpers.values())
+        head, _, body = self.source.partition("\n\n\n")
+        parts = [head.rstrip() + "\n", *helpers, body]
+        module = f'"""Generated by symgd: {self.network!r}. Needs only NumPy."""\n\n' + "\n\n".join(
+            parts
+        )
+        if path is not None:
+            Path(path).write_text(module, encoding="utf-8")
+        return module
+
+    def __repr__(self) -> str:
+        return f"CompiledNetwork({self.network!r}, {self.network.parameter_count} parameters)"
+
+
+def _helper_sources(function: Callable, found: dict[str, str]) -> None:
+    """The source of a NumPy helper and of the module-level functions and constants it uses."""
+    if function.__name__ in found:
+        return
+    found[function.__name__] = ""  # placeholder against cycles; filled in after dependencies
+    codes = [function.__code__]
+    names: list[str] = []
+    while codes:
+        code = codes.pop()
+        names += code.co_names
+        codes += [c for c in code.co_consts if inspect.iscode(c)]
+    for name in dict.fromkeys(names):
+        value = function.__globals__.get(name)
+        if inspect.isfunction(value) and value.__module__ == function.__module__:
+            _helper_sources(value, found)
+        elif name not in found and name not in function.__globals__.get("__builtins__", {}):
+            literal = _literal(value)
+            if literal is not None:
+                found[name] = f"{name} = {literal}\n"
+    found[function.__name__] = inspect.getsource(function).rstrip() + "\n"
+
+
+def _literal(value: object) -> str | None:
+    """Python source for a helper's constant (numbers, strings, NumPy types, tuples, dicts)."""
+    if isinstance(value, bool | int | str) or value is None:
+        return repr(value)
+    if isinstance(value, float | numpy.floating):
+        return repr(float(value))
+    if isinstance(value, type) and getattr(numpy, value.__name__, None) is value:
+        return f"numpy.{value.__name__}"
+    if isinstance(value, tuple):
+        items = [_literal(v) for v in value]
+        return None if None in items else "(" + "".join(f"{i}, " for i in items) + ")"
+    if isinstance(value, dict):
+        pairs = [(_literal(k), _literal(v)) for k, v in value.items()]
+        if any(k is None or v is None for k, v in pairs):
+            return None
+        return "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"
+    return None
+
+
+def _elementwise(printer: _NetworkPrinter, expr: sympy.Expr, names: dict) -> str:
+    return printer.doprint(stabilize(expr.xreplace(names)))
+
+
+def _array(name: str) -> sympy.Symbol:
+    return sympy.Symbol(name, real=True)
+
+
+def compile_network(net: Network) -> CompiledNetwork:
+    r"""Generate vectorised NumPy forward/backward code for a network.
+
+    .. math:: \delta^{(l)} = \left(\delta^{(l+1)} W^{(l+1)}\right) \odot \sigma'(z^{(l)}),
+        \quad \nabla_{W^{(l)}} J = \delta^{(l)\top} a^{(l-1)}
+
+    (rows are examples, so the matrix products are transposed against the column form;
+    :math:`1/m` is folded into :math:`\delta^{(L)}`.)
+
+    Args:
+        net: From :func:`symgd.network.network`.
+
+    Returns:
+        The :class:`CompiledNetwork`.
+
+    Example:
+        >>> from symgd.network import network
+        >>> compiled = compile_network(network("64,32,10", loss="softmax-cross-entropy"))
+        >>> "delta1 = (delta2 @ W2) * (1 - a1**2)" in compiled.source
+        True
+    """
+    printer = _NetworkPrinter()
+    L = net.depth
+    names = [name for name, _, _ in net.blocks]
+    unpack = ", ".join(names)
+    views = [
+        f"    {name} = theta[{part.start}:{part.stop}]"
+        + (f".reshape{shape}" if len(shape) == 2 else "")
+        for name, part, shape in net.blocks
+    ]
+    parameters = (
+        "def _parameters(theta):\n"
+        f'    """Views of the flat vector theta: {unpack} (no copies)."""\n'
+        + "\n".join(views)
+        + f"\n    return {unpack}\n"
+    )
+
+    def act_line(layer: int, sigma: Activation) -> str:
+        z, a = f"z{layer}", f"a{layer}"
+        if sigma.expression == PREACTIVATION:
+            return f"{a} = {z}"
+        return f"{a} = {_elementwise(printer, sigma.expression, {PREACTIVATION: _array(z)})}"
+
+    forward = []
+    previous = "X"
+    for layer in range(1, L + 1):
+        forward.append(f"z{layer} = {previous} @ W{layer}.T")
+        forward.append(f"z{layer} += b{layer}")
+        if layer < L:
+            forward.append(act_line(layer, net.activation))
+            previous = f"a{layer}"
+    zL, aL = f"z{L}", f"a{L}"
+    symbols = {
+        PREACTIVATION: _array(zL),
+        OUTPUT: _array(aL),
+        PROBABILITY: _array("p"),
+        TARGET: _array("Y"),
+    }
+    error = output_error(net.loss, net.output_activation)
+    if net.loss.kind == "softmax":
+        output = [
+            "# log-softmax with the row maximum subtracted: exp never overflows",
+            f"shifted = {zL} - {zL}.max(axis=1, keepdims=True)",
+            "log_p = shifted - numpy.log(numpy.exp(shifted).sum(axis=1, keepdims=True))",
+            "p = numpy.exp(log_p)",
+        ]
+        prediction = "p"
+        loss_line = "loss = -numpy.sum(Y * log_p) / m"
+    elif net.loss.on_logits:
+        output = [f"p = {_elementwise(printer, net.loss.prediction, symbols)}"]
+        prediction = "p"
+        loss_line = f"loss = numpy.sum({_elementwise(printer, net.loss.unit, symbols)}) / m"
+    else:
+        output = [act_line(L, net.output_activation)]
+        prediction = aL
+        loss_line = f"loss = numpy.sum({_elementwise(printer, net.loss.unit, symbols)}) / m"
+    if net.l2:
+        squares = " + ".join(f"numpy.vdot(W{layer}, W{layer})" for layer in range(1, L + 1))
+        loss_line += f" + {net.l2!r} / 2 * ({squares})"
+    delta = _elementwise(printer, error.delta, symbols)
+    backward = [
+        f"# output error, derived by SymPy: delta{L} = {error.delta}",
+        f"delta{L} = ({delta}) / m",
+        "grad = numpy.empty_like(theta)",
+        f"{', '.join('g' + n for n in names)} = _parameters(grad)",
+    ]
+    hidden_local = net.activation.backward_form
+    for layer in range(L, 0, -1):
+        below = "X" if layer == 1 else f"a{layer - 1}"
+        backward.append(f"numpy.dot(delta{layer}.T, {below}, out=gW{layer})")
+        backward.append(f"numpy.sum(delta{layer}, axis=0, out=gb{layer})")
+        if net.l2:
+            backward.append(f"gW{layer} += {net.l2!r} * W{layer}")
+        if layer > 1:
+            h = layer - 1
+            local = _elementwise(
+                printer, hidden_local, {PREACTIVATION: _array(f"z{h}"), OUTPUT: _array(f"a{h}")}
+            )
+            backward.append(f"# sigma'(z{h}) = {hidden_local}")
+            backward.append(f"delta{h} = (delta{layer} @ W{layer}) * ({local})")
+
+    def function(signature: str, doc: str, body: list[str], returns: str) -> str:
+        lines = [f'"""{doc}"""', f"{unpack} = _parameters(theta)", *body, f"return {returns}"]
+        return f"def {signature}:\n" + "\n".join("    " + line for line in lines) + "\n"
+
+    imports = "import numpy\n" + (
+        "import functools\n" if "functools." in "".join(forward + output + backward) else ""
+    )
+    source = "\n\n".join(
+        [
+            imports + f"\nSIZES = {net.sizes!r}\n",
+            parameters,
+            function(
+                "forward(theta, X)",
+                "Network outputs for the examples in the rows of X.",
+                forward + output,
+                prediction,
+            ),
+            function(
+                "loss(theta, X, Y)",
+                "J(theta): the mean loss over the rows of X and Y.",
+                ["m = X.shape[0]", *forward, *output, loss_line],
+                "loss",
+            ),
+            function(
+                "loss_and_gradient(theta, X, Y)",
+                "J(theta) and its gradient (flat, like theta) by backpropagation.",
+                ["m = X.shape[0]", *forward, *output, loss_line, *backward],
+                "loss, grad",
+            ),
+        ]
+    )
+    namespace: dict = {"numpy": numpy, "functools": functools, **NUMERIC_HELPERS}
+    # The source is generated from validated SymPy objects and layer sizes, never from user text.
+    exec(compile(source, "<symgd network>", "exec"), namespace)  # noqa: S102
+    return CompiledNetwork(net, source, net.blocks, namespace)
