@@ -248,6 +248,7 @@ def descent_paths(
     names: tuple[str, str] = ("w", "b"),
     title: str | None = None,
     resolution: int = 80,
+    columns: int | None = None,
 ) -> Path:
     r"""Draw each descent path :math:`\theta_0, \theta_1, \dots` over the contours of :math:`J`.
 
@@ -262,6 +263,7 @@ def descent_paths(
         names: The two parameters' names, for the axes.
         title: Figure title above the panels.
         resolution: Grid points per axis at which ``loss`` is evaluated.
+        columns: Panels per row (default: all in one row); more panels wrap onto new rows.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -303,8 +305,12 @@ def descent_paths(
     top = float(finite_values.max())
     levels = floor + numpy.geomspace(max(1e-6 * (top - floor), 1e-12), top - floor + 1e-12, 15)
     panels = len(arrays)
-    figure = Figure(figsize=(FIGURE_SIZE[0] * panels, FIGURE_SIZE[1]))
-    axes_list = figure.subplots(1, panels, squeeze=False)[0]
+    columns = panels if columns is None else max(1, min(columns, panels))
+    rows = -(-panels // columns)
+    figure = Figure(figsize=(FIGURE_SIZE[0] * columns, FIGURE_SIZE[1] * rows))
+    axes_list = figure.subplots(rows, columns, squeeze=False).ravel()
+    for extra in axes_list[panels:]:
+        extra.set_visible(False)
     for axes, (name, points) in zip(axes_list, arrays.items()):
         axes.contour(P, Q, J, levels=levels, cmap="viridis", linewidths=0.8)
         axes.plot(points[:, 0], points[:, 1], ".-", color="tab:red", markersize=3, linewidth=1)

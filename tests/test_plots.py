@@ -95,6 +95,12 @@ def test_descent_paths_side_by_side(tmp_path):
     assert _png_shape(out) == (3 * WIDTH, HEIGHT)
 
 
+def test_descent_paths_wrap_into_rows(tmp_path):
+    paths = {name: _path(rate) for name, rate in (("a", 0.1), ("b", 0.2), ("c", 0.3))}
+    out = descent_paths(_bowl, paths, tmp_path / "grid.png", resolution=20, columns=2)
+    assert _png_shape(out) == (2 * WIDTH, 2 * HEIGHT)
+
+
 def test_descent_path_diverged_is_cut(tmp_path):
     points = numpy.array([[0.0, 0.0], [1.0, 1.0], [numpy.inf, 0.0]])
     out = descent_paths(_bowl, {"diverged": points}, tmp_path / "p.png", resolution=10)

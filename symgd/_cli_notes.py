@@ -1,0 +1,192 @@
+"""``symgd notes`` and ``symgd plot-path``: lecture notes and descent-path figures.
+
+Registered with :data:`symgd.cli._EXTENSIONS` through :func:`register`. ``symgd.cli``
+imports this module, so this module imports from ``symgd.cli`` only inside functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from symgd.compile import compile_objective
+from symgd.derive import derive
+from symgd.model import Objective, objective
+from symgd.notes import TOPICS, custom_notes, descent_runs, write_notes
+from symgd.parse import parse_assignments
+from symgd.plots import descent_paths
+
+__all__ = ["register"]
+
+_NOTE_SUFFIXES = (".tex", ".md", ".pdf")
+
+
+def _objective(args: argparse.Namespace) -> Objective:
+    return objective(
+        args.loss,
+        args.params,
+        args.data,
+        define=args.define or None,
+        reduction=args.reduction,
+        l2=args.l2,
+    )
+
+
+def _usage(message: str) -> Exception:
+    from symgd.cli import UsageError
+
+    return UsageError(message)
+
+
+def _read_csv(path: str, columns) -> dict:
+    from symgd.cli import read_csv
+
+    return read_csv(path, columns)
+
+
+def _init(text: str | None, names: tuple[str, ...]) -> dict[str, float]:
+    values = parse_assignments(text) if text else {}
+    unknown = [n for n in values if n not in names]
+    if unknown:
+        raise _usage(f"--init names {unknown[0]!r}, which is not a parameter")
+    return {n: values.get(n, 0.0) for n in names}
+
+
+def _output(path: str | None, suffixes: tuple[str, ...]) -> Path:
+    if not path:
+        raise _usage("give the output file with -o FILE")
+    output = Path(path)
+    if output.suffix.lower() not in suffixes:
+        raise _usage(f"output {output.name!r} must end in {', '.join(suffixes)}")
+    return output
+
+
+def _cmd_notes(args: argparse.Namespace) -> int:
+    if args.list:
+        if args.topic or args.loss:
+            raise _usage("--list takes no topic and no --loss")
+        width = max(len(name) for name in TOPICS)
+        for name, topic in TOPICS.items():
+            print(f"{name:<{width}}  {topic.summary}")
+        return 0
+    if bool(args.topic) == bool(args.loss):
+        raise _usage("give either a TOPIC (see --list) or a custom objective with --loss")
+    output = _output(args.output, _NOTE_SUFFIXES)
+    if args.topic:
+        if args.topic not in TOPICS:
+            raise _usage(f"unknown topic {args.topic!r}; known: {', '.join(TOPICS)}")
+        notes = args.topic
+    else:
+        if not args.params:
+            raise _usage("a custom objective needs --params")
+        obj = _objective(args)
+        data = _read_csv(args.csv, [d.name for d in obj.data]) if args.csv else None
+        notes = custom_notes(
+            obj,
+            title=args.title,
+            data=data,
+            init=_init(args.init, tuple(p.name for p in obj.params)),
+            learning_rate=args.lr,
+            epochs=args.epochs,
+            figures=output.parent / f"{output.stem}-figures" if data else None,
+        )
+    try:
+        written = write_notes(notes, output, pdf=args.pdf)
+    except RuntimeError as error:  # pdflatex ran and reported an error: a failed check
+        print(f"symgd: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _cmd_plot_path(args: argparse.Namespace) -> int:
+    output = _output(args.output, (".png", ".pdf"))
+    obj = _objective(args)
+    if len(obj.params) != 2:
+        raise _usage(
+            f"plot-path draws contours over two parameters; got {len(obj.params)} "
+            f"({', '.join(p.name for p in obj.params)})"
+        )
+    compiled = compile_objective(derive(obj))
+    data = _read_csv(args.csv, compiled.data)
+    init = _init(args.init, compiled.params)
+    runs = descent_runs(
+        compiled,
+        data,
+        init,
+        learning_rate=args.lr,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
+    X = compiled.prepare(data)
+    descent_paths(
+        lambda theta: float(compiled.loss_function(theta, X)),
+        {mode: path for mode, (_, path) in runs.items()},
+        output,
+        names=compiled.params,
+        title=f"Descent paths, learning rate {args.lr:g}",
+    )
+    for mode, (result, path) in runs.items():
+        values = ", ".join(f"{n} = {v:.6g}" for n, v in result.params.items())
+        print(f"{mode}: {len(path) - 1} steps, {values}; {result.message}")
+    print(f"wrote {output}")
+    diverged = [mode for mode, (result, _) in runs.items() if result.diverged]
+    if diverged:
+        print(
+            f"symgd: {diverged[0]} descent diverged: {runs[diverged[0]][0].message}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _objective_options(parser: argparse.ArgumentParser, *, loss_positional: bool) -> None:
+    if loss_positional:
+        parser.add_argument("loss", help="per-example loss in SymPy syntax, e.g. '(y - yhat)**2/2'")
+    else:
+        parser.add_argument("--loss", help="custom objective: the per-example loss")
+    parser.add_argument("--params", required=loss_positional, help="parameter names, e.g. w,b")
+    parser.add_argument("--data", default="", help="data symbol names, e.g. x,y")
+    parser.add_argument(
+        "--define",
+        action="append",
+        metavar="NAME=EXPR",
+        help="a named intermediate, e.g. yhat=w*x+b (repeatable, in computation order)",
+    )
+    parser.add_argument("--reduction", choices=["mean", "sum"], default="mean")
+    parser.add_argument("--l2", type=float, default=None, metavar="LAMBDA", help="L2 strength")
+    parser.add_argument("--init", metavar="w=0,b=0", help="starting values (default: zeros)")
+    parser.add_argument("--seed", type=int, default=0, help="shuffling seed")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``notes`` and ``plot-path`` to the ``symgd`` command."""
+    notes = commands.add_parser(
+        "notes",
+        help="lecture notes (.tex/.md/.pdf) for a catalogue topic or any objective",
+        description="Write lecture notes: every formula from symgd's derivation engine.",
+    )
+    notes.add_argument("topic", nargs="?", help="a catalogue topic (see --list)")
+    notes.add_argument("--list", action="store_true", help="list the catalogue topics")
+    notes.add_argument("-o", "--output", metavar="FILE", help="FILE.tex, FILE.md or FILE.pdf")
+    notes.add_argument("--pdf", action="store_true", help="also compile the .tex with pdflatex")
+    _objective_options(notes, loss_positional=False)
+    notes.add_argument("--csv", help="custom notes: train on this CSV to draw the figures")
+    notes.add_argument("--lr", type=float, default=0.1, help="learning rate of the figures' runs")
+    notes.add_argument("--epochs", type=int, default=100, help="epochs of the figures' runs")
+    notes.add_argument("--title", default="Gradient derivation", help="custom notes: the title")
+    notes.set_defaults(run=_cmd_notes)
+
+    plot = commands.add_parser(
+        "plot-path",
+        help="batch, stochastic and mini-batch descent paths over the loss contours",
+    )
+    _objective_options(plot, loss_positional=True)
+    plot.add_argument("--csv", required=True, help="CSV with a header naming the data symbols")
+    plot.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.png or FILE.pdf")
+    plot.add_argument("--lr", type=float, default=0.1, help="learning rate")
+    plot.add_argument("--epochs", type=int, default=20, help="passes over the data")
+    plot.add_argument("--batch-size", type=int, default=16, help="size of the mini-batches")
+    plot.set_defaults(run=_cmd_plot_path)
