@@ -22,8 +22,9 @@ import statistics
 import time
 
 import numpy
+from _timing import interleaved
 
-from symgd._cli_net import digits_dataset
+from symgd.datasets import digits_dataset
 from symgd.network import dense_rules, derive_network, network
 from symgd.network_compile import compile_network
 
@@ -141,19 +142,6 @@ def _autograd_epoch(X, Y, compiled):
             theta = theta - LEARNING_RATE * gradient(theta, X[rows], Y[rows])
 
     return epoch
-
-
-def interleaved(functions: dict, repeat: int = 40) -> dict[str, float]:
-    """Median seconds of each function, run in turns so machine noise hits all alike."""
-    for f in functions.values():
-        f()
-    times = {name: [] for name in functions}
-    for _ in range(repeat):
-        for name, f in functions.items():
-            start = time.perf_counter()
-            f()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def derive_and_compile(widths=(64, 256, 1024, 4096)) -> dict[int, float]:

@@ -16,6 +16,7 @@ import time
 
 import numpy
 import sympy
+from _timing import interleaved
 
 from symgd import compile_objective, derive, linear_regression, logistic_regression
 
@@ -28,19 +29,6 @@ def median_time(function, *args, repeat: int = 30) -> float:
         function(*args)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def interleaved(functions: dict, repeat: int = 30) -> dict[str, float]:
-    """Median seconds of each function, run in turns so machine noise hits all alike."""
-    for f in functions.values():
-        f()
-    times = {name: [] for name in functions}
-    for _ in range(repeat):
-        for name, f in functions.items():
-            start = time.perf_counter()
-            f()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def seed(m: int = 1_000_000) -> dict[str, float]:

@@ -19,13 +19,12 @@ Run: ``python benchmarks/bench_stable.py`` (about half a minute on 2 cores).
 from __future__ import annotations
 
 import itertools
-import statistics
-import time
 from dataclasses import dataclass
 
 import mpmath
 import numpy
 import sympy
+from _timing import interleaved
 
 from symgd import compile_objective, derive, logistic_regression
 from symgd.compile import compile_expression
@@ -202,19 +201,6 @@ def worst_error(
 def accuracy_table(dtype: type = numpy.float64) -> list[tuple[str, float, tuple]]:
     """``(row name, worst relative error, where)`` for every row."""
     return [(row.name, *worst_error(row, dtype)) for row in ROWS]
-
-
-def interleaved(functions: dict, repeat: int = 30) -> dict[str, float]:
-    """Median seconds of each function, run in turns so machine noise hits all alike."""
-    for f in functions.values():
-        f()
-    times = {name: [] for name in functions}
-    for _ in range(repeat):
-        for name, f in functions.items():
-            start = time.perf_counter()
-            f()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def speed() -> list[tuple[str, float, float]]:

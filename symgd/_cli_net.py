@@ -7,9 +7,7 @@ or :class:`symgd.parse.ParseError` (exit 2, one line), a diverged run exits 1.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
-import inspect
 import json
 import sys
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import numpy
 
 from symgd.cli import UsageError, add_training_arguments, read_csv, training_options
+from symgd.datasets import digits_dataset, split
 from symgd.network import (
     derive_network,
     network,
@@ -26,74 +25,10 @@ from symgd.network import (
     network_text,
 )
 from symgd.network_compile import compile_network
-from symgd.train import gradient_descent
+from symgd.train import train_network
 from symgd.verify import check_gradient
 
-__all__ = ["register", "digits_dataset", "split", "train_network"]
-
-
-def split(
-    X: numpy.ndarray, labels: numpy.ndarray, *, test_size: float = 0.2, random_state: int = 0
-) -> tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray, numpy.ndarray]:
-    """The 80/20 split used throughout (scikit-learn's ``train_test_split``, seeded)."""
-    try:
-        from sklearn.model_selection import train_test_split
-    except ImportError:  # pragma: no cover - scikit-learn is installed with symgd[data]
-        raise UsageError("splitting data needs scikit-learn: pip install 'symgd[data]'") from None
-    return tuple(train_test_split(X, labels, test_size=test_size, random_state=random_state))
-
-
-def digits_dataset() -> tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray, numpy.ndarray]:
-    """scikit-learn's bundled 8×8 digits, pixels scaled to [0, 1], split 80/20 (seed 0).
-
-    Returns:
-        ``X_train, X_test, y_train, y_test`` (1437 and 360 examples, 64 features, labels 0–9).
-    """
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:  # pragma: no cover
-        raise UsageError("--dataset digits needs scikit-learn: pip install 'symgd[data]'") from None
-    digits = load_digits()
-    return split(digits.data / 16.0, digits.target)
-
-
-def _blas_one_thread():
-    """One BLAS thread: mini-batch matrices are small, and threads fight on a busy machine."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def train_network(compiled, X, Y, **options):
-    """Train a compiled network with :func:`symgd.train.gradient_descent`.
-
-    Args:
-        compiled: From :func:`symgd.network_compile.compile_network`.
-        X: Training inputs, one row per example.
-        Y: Training targets (``compiled.targets(labels)``).
-        **options: Keyword arguments for ``gradient_descent`` (``learning_rate``, ``epochs``,
-            ``batch_size``, ``seed`` …); ``theta`` (start) and ``init_seed`` are taken out.
-
-    Returns:
-        The runner's ``TrainResult``.
-    """
-    theta = options.pop("theta", None)
-    init_seed = options.pop("init_seed", 0)
-    if theta is None:
-        theta = compiled.initial_theta(init_seed)
-    names = tuple(
-        f"{name}{list(map(int, numpy.unravel_index(k, shape)))}"
-        for name, _, shape in compiled.blocks
-        for k in range(int(numpy.prod(shape)))
-    )
-    parameters = inspect.signature(gradient_descent).parameters
-    if "blocks" in parameters and "blocks" not in options:
-        # The runner reports per block (W1, b1 …) when it knows them.
-        options["blocks"] = [(name, part) for name, part, _ in compiled.blocks]
-    with _blas_one_thread():
-        return gradient_descent(compiled.objective(X, Y), theta, len(X), names=names, **options)
+__all__ = ["register"]
 
 
 def _accuracy(compiled, theta: numpy.ndarray, X: numpy.ndarray, labels: numpy.ndarray) -> float:

@@ -143,20 +143,9 @@ def _cmd_plot_path(args: argparse.Namespace) -> int:
 
 
 def _objective_options(parser: argparse.ArgumentParser, *, loss_positional: bool) -> None:
-    if loss_positional:
-        parser.add_argument("loss", help="per-example loss in SymPy syntax, e.g. '(y - yhat)**2/2'")
-    else:
-        parser.add_argument("--loss", help="custom objective: the per-example loss")
-    parser.add_argument("--params", required=loss_positional, help="parameter names, e.g. w,b")
-    parser.add_argument("--data", default="", help="data symbol names, e.g. x,y")
-    parser.add_argument(
-        "--define",
-        action="append",
-        metavar="NAME=EXPR",
-        help="a named intermediate, e.g. yhat=w*x+b (repeatable, in computation order)",
-    )
-    parser.add_argument("--reduction", choices=["mean", "sum"], default="mean")
-    parser.add_argument("--l2", type=float, default=None, metavar="LAMBDA", help="L2 strength")
+    from symgd.cli import _add_objective_arguments
+
+    _add_objective_arguments(parser, loss_positional=loss_positional)
     parser.add_argument("--init", metavar="w=0,b=0", help="starting values (default: zeros)")
     parser.add_argument("--seed", type=int, default=0, help="shuffling seed")
 

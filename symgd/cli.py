@@ -7,8 +7,8 @@ always with one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import csv
+import importlib
 import json
 import math
 import sys
@@ -289,9 +289,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0 if figures["gradient_check_passed"] and figures["difference"] < 1e-6 else 1
 
 
-def _add_objective_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("loss", help="per-example loss in SymPy syntax, e.g. '(y - yhat)**2/2'")
-    parser.add_argument("--params", required=True, help="parameter names, e.g. w,b")
+def _add_objective_arguments(
+    parser: argparse.ArgumentParser, *, loss_positional: bool = True
+) -> None:
+    """LOSS (or ``--loss``), ``--params``, ``--data``, ``--define``, ``--reduction``, ``--l2``."""
+    if loss_positional:
+        parser.add_argument("loss", help="per-example loss in SymPy syntax, e.g. '(y - yhat)**2/2'")
+    else:
+        parser.add_argument("--loss", help="custom objective: the per-example loss")
+    parser.add_argument("--params", required=loss_positional, help="parameter names, e.g. w,b")
     parser.add_argument("--data", default="", help="data symbol names, e.g. x,y")
     parser.add_argument(
         "--define",

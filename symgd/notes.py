@@ -699,6 +699,39 @@ def _rates(compiled, data, init, rates, **options) -> dict[float, tuple[float, .
     return histories
 
 
+def _rates_and_code(b: _Builder, compiled, data, init, rates, *, batch_size: int) -> None:
+    """The learning-rate figure (40 mini-batch epochs a rate, measured verdicts), then the code."""
+    histories = _rates(
+        compiled, data, init, rates, epochs=40, batch_size=batch_size, seed=0, progress=False
+    )
+    b.figure(
+        "rates",
+        f"Mini-batch ({batch_size}) descent at several learning rates; measured verdicts: "
+        + _verdicts(histories)
+        + ".",
+        lambda p: learning_rate_comparison(histories, p),
+    )
+    _code_section(b, compiled)
+
+
+def _batch_and_mini_batch(compiled, data, init, *, rate: float, epochs: int) -> dict:
+    """Loss histories of batch and mini-batch (16) descent from the same start."""
+    runs = {}
+    for mode, size in (("batch", None), ("mini-batch (16)", 16)):
+        result = train(
+            compiled,
+            data,
+            init,
+            learning_rate=rate,
+            epochs=epochs,
+            batch_size=size,
+            seed=0,
+            progress=False,
+        )
+        runs[mode] = result.loss_history
+    return runs
+
+
 def _contour_loss(compiled: Compiled, data) -> Callable[[numpy.ndarray], float]:
     X = compiled.prepare(data)
     return lambda theta: float(compiled.loss_function(theta, X))
@@ -840,24 +873,7 @@ def _linear_regression(b: _Builder) -> str:
         obj.examples,
     )
     _three_modes(b, compiled, data, {"w": 0.0, "b": 0.0}, rate=0.3, epochs=30)
-    rates = _rates(
-        compiled,
-        data,
-        {"w": 0.0, "b": 0.0},
-        (0.005, 0.02, 0.5, 3.0),
-        epochs=40,
-        batch_size=20,
-        seed=0,
-        progress=False,
-    )
-    b.figure(
-        "rates",
-        "Mini-batch (20) descent at several learning rates; measured verdicts: "
-        + _verdicts(rates)
-        + ".",
-        lambda p: learning_rate_comparison(rates, p),
-    )
-    _code_section(b, compiled)
+    _rates_and_code(b, compiled, data, {"w": 0.0, "b": 0.0}, (0.005, 0.02, 0.5, 3.0), batch_size=20)
     return title
 
 
@@ -905,24 +921,7 @@ def _logistic_regression(b: _Builder) -> str:
         sigma_prime,
     )
     _three_modes(b, compiled, data, {"w": 0.0, "b": 0.0}, rate=0.5, epochs=40)
-    rates = _rates(
-        compiled,
-        data,
-        {"w": 0.0, "b": 0.0},
-        (0.02, 1.0, 8.0, 60.0),
-        epochs=40,
-        batch_size=30,
-        seed=0,
-        progress=False,
-    )
-    b.figure(
-        "rates",
-        "Mini-batch (30) descent at several learning rates; measured verdicts: "
-        + _verdicts(rates)
-        + ".",
-        lambda p: learning_rate_comparison(rates, p),
-    )
-    _code_section(b, compiled)
+    _rates_and_code(b, compiled, data, {"w": 0.0, "b": 0.0}, (0.02, 1.0, 8.0, 60.0), batch_size=30)
     return title
 
 
@@ -1036,40 +1035,11 @@ def _softmax_regression(b: _Builder) -> str:
     data = {"x1": points[:, 0], "x2": points[:, 1]}
     data.update({f"y{k + 1}": (label == k).astype(float) for k in range(K)})
     init = dict.fromkeys(compiled.params, 0.0)
-    runs = {}
-    for mode, size in (("batch", None), ("mini-batch (16)", 16)):
-        result = train(
-            compiled,
-            data,
-            init,
-            learning_rate=0.5,
-            epochs=60,
-            batch_size=size,
-            seed=0,
-            progress=False,
-        )
-        runs[mode] = result.loss_history
+    runs = _batch_and_mini_batch(compiled, data, init, rate=0.5, epochs=60)
     b.section("Training")
     b.say("Trained on 240 seeded examples from three Gaussian classes:")
     b.figure("modes", "Training loss of softmax regression.", lambda p: loss_curves(runs, p))
-    rates = _rates(
-        compiled,
-        data,
-        init,
-        (0.01, 0.5, 8.0, 80.0),
-        epochs=40,
-        batch_size=16,
-        seed=0,
-        progress=False,
-    )
-    b.figure(
-        "rates",
-        "Mini-batch (16) descent at several learning rates; measured verdicts: "
-        + _verdicts(rates)
-        + ".",
-        lambda p: learning_rate_comparison(rates, p),
-    )
-    _code_section(b, compiled)
+    _rates_and_code(b, compiled, data, init, (0.01, 0.5, 8.0, 80.0), batch_size=16)
     return title
 
 
@@ -1099,43 +1069,14 @@ def _mlp_backprop(b: _Builder) -> str:
     y = ((x[:, 0] ** 2 + x[:, 1] < 1.0) ^ (rng.uniform(size=300) < 0.05)).astype(float)
     data = {"x1": x[:, 0], "x2": x[:, 1], "y": y}
     init = dict(zip(compiled.params, numpy.random.default_rng(4).normal(0, 0.5, 9)))
-    runs = {}
-    for mode, size in (("batch", None), ("mini-batch (16)", 16)):
-        result = train(
-            compiled,
-            data,
-            init,
-            learning_rate=1.0,
-            epochs=80,
-            batch_size=size,
-            seed=0,
-            progress=False,
-        )
-        runs[mode] = result.loss_history
+    runs = _batch_and_mini_batch(compiled, data, init, rate=1.0, epochs=80)
     b.section("Training")
     b.say(
         "The 2-2-1 network (sigmoid units) trained on 300 seeded examples of a curved "
         "boundary with 5 % of the labels flipped:"
     )
     b.figure("modes", "Training loss of the 2-2-1 network.", lambda p: loss_curves(runs, p))
-    rates = _rates(
-        compiled,
-        data,
-        init,
-        (0.05, 1.0, 20.0, 400.0),
-        epochs=40,
-        batch_size=16,
-        seed=0,
-        progress=False,
-    )
-    b.figure(
-        "rates",
-        "Mini-batch (16) descent at several learning rates; measured verdicts: "
-        + _verdicts(rates)
-        + ".",
-        lambda p: learning_rate_comparison(rates, p),
-    )
-    _code_section(b, compiled)
+    _rates_and_code(b, compiled, data, init, (0.05, 1.0, 20.0, 400.0), batch_size=16)
     return title
 
 

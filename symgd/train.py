@@ -33,6 +33,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -60,6 +61,7 @@ from symgd.optim import (
 
 __all__ = [
     "TrainResult",
+    "train_network",
     "EpochInfo",
     "Callback",
     "gradient_descent",
@@ -975,3 +977,40 @@ def linear_data(
     rng = numpy.random.default_rng(seed)
     x = rng.uniform(-1.0, 1.0, m)
     return {"x": x, "y": w * x + b + noise * rng.standard_normal(m)}
+
+
+def _blas_one_thread():
+    """One BLAS thread: mini-batch matrices are small, and threads fight on a busy machine."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def train_network(compiled: Any, X: numpy.ndarray, Y: numpy.ndarray, **options: Any) -> TrainResult:
+    """Train a compiled network with :func:`gradient_descent`, reporting per block (W1, b1 …).
+
+    Args:
+        compiled: From :func:`symgd.network_compile.compile_network`.
+        X: Training inputs, one row per example.
+        Y: Training targets (``compiled.targets(labels)``).
+        **options: Keyword arguments for :func:`gradient_descent` (``learning_rate``,
+            ``epochs``, ``batch_size``, ``seed``, ``optimizer`` …); ``theta`` (the start;
+            default ``compiled.initial_theta(init_seed)``) and ``init_seed`` (default 0).
+
+    Returns:
+        The runner's :class:`TrainResult`; ``result.theta`` holds the trained weights.
+    """
+    theta = options.pop("theta", None)
+    init_seed = options.pop("init_seed", 0)
+    if theta is None:
+        theta = compiled.initial_theta(init_seed)
+    names = tuple(
+        f"{name}{list(map(int, numpy.unravel_index(k, shape)))}"
+        for name, _, shape in compiled.blocks
+        for k in range(int(numpy.prod(shape)))
+    )
+    options.setdefault("blocks", [(name, part) for name, part, _ in compiled.blocks])
+    with _blas_one_thread():
+        return gradient_descent(compiled.objective(X, Y), theta, len(X), names=names, **options)

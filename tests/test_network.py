@@ -12,8 +12,8 @@ import numpy
 import pytest
 import sympy
 
-from symgd._cli_net import digits_dataset, train_network
 from symgd.activations import ACTIVATIONS, PREACTIVATION
+from symgd.datasets import digits_dataset
 from symgd.derive import is_zero
 from symgd.network import (
     EXPANDED_LIMIT,
@@ -29,6 +29,7 @@ from symgd.network import (
 )
 from symgd.network_compile import compile_network, one_hot
 from symgd.parse import ParseError
+from symgd.train import train_network
 from symgd.verify import check_gradient
 
 LOSS_NAMES = ["mse", "bce", "softmax-cross-entropy"]

@@ -31,7 +31,6 @@ from symgd.notes import (
 from symgd.optim import adam, momentum, nesterov, rmsprop, update_rule_latex
 from symgd.parse import ParseError, symbol
 
-
 CATALOGUE = [
     "linear-regression",
     "logistic-regression",
