@@ -1,4 +1,4 @@
-"""The ``symgd`` command: a thin layer over the pipeline stages.
+"""symgd: derive, render, compile, train and check gradients of learning objectives.
 
 Exit status: 0 success, 1 a check failed (or training diverged), 2 bad input —
 always with one line on stderr, never a traceback.

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,6 +267,13 @@ def _elementwise(printer: _NetworkPrinter, expr: sympy.Expr, names: dict) -> str
     return printer.doprint(stabilize(expr.xreplace(names)))
 
 
+def _needed(lines: list[str], uses: str) -> list[str]:
+    """``lines`` without the probabilities ``p = …`` when ``uses`` does not read ``p``."""
+    if re.search(r"\bp\b", uses):
+        return lines
+    return [line for line in lines if not line.startswith("p = ")]
+
+
 def _array(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, real=True)
 
@@ -391,7 +399,7 @@ def compile_network(net: Network) -> CompiledNetwork:
             function(
                 "loss(theta, X, Y)",
                 "J(theta): the mean loss over the rows of X and Y.",
-                ["m = X.shape[0]", *forward, *output, loss_line],
+                ["m = X.shape[0]", *forward, *_needed(output, loss_line), loss_line],
                 "loss",
             ),
             function(

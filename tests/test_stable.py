@@ -20,6 +20,8 @@ from symgd.train import train
 from symgd.verify import TOLERANCES, check_gradient
 
 _BENCH = pathlib.Path(__file__).parents[1] / "benchmarks" / "bench_stable.py"
+if str(_BENCH.parent) not in sys.path:  # the script imports its neighbour _timing.py
+    sys.path.append(str(_BENCH.parent))
 _spec = importlib.util.spec_from_file_location("bench_stable", _BENCH)
 bench_stable = sys.modules.setdefault("bench_stable", importlib.util.module_from_spec(_spec))
 if not hasattr(bench_stable, "ROWS"):
