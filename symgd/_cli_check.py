@@ -8,7 +8,6 @@ use it only on files you are willing to run.
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib.util
 import json
 from pathlib import Path
@@ -148,20 +147,15 @@ def _print(report: AnswerReport, form: str) -> None:
 
 def _class(derivation, args: argparse.Namespace, params: list[str], form: str) -> int:
     from symgd.answers import read_answer
-    from symgd.cli import UsageError
+    from symgd.cli import UsageError, read_csv_rows
 
     path = Path(args.answers)
-    if not path.is_file():
-        raise UsageError(f"answers file not found: {path}")
-    if path.stat().st_size > _MAX_ANSWERS_BYTES:
-        raise UsageError(f"answers file {path} is larger than 16 MiB")
-    with path.open(newline="", encoding="utf-8", errors="strict") as handle:
-        try:
-            rows = list(csv.reader(handle))
-        except (csv.Error, UnicodeDecodeError) as error:
-            raise UsageError(f"{path} is not a readable CSV file: {error}") from None
-    if not rows:
-        raise UsageError(f"{path} is empty; it needs a header: student,{','.join(params)}")
+    rows = read_csv_rows(
+        path,
+        f"header: student,{','.join(params)}",
+        what="answers file",
+        limit=_MAX_ANSWERS_BYTES,
+    )
     header = [cell.strip() for cell in rows[0]]
     if "student" not in header:
         raise UsageError(f"{path} has no column 'student' (columns: {', '.join(header)})")

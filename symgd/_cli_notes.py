@@ -12,7 +12,7 @@ from pathlib import Path
 
 from symgd.compile import compile_objective
 from symgd.derive import derive
-from symgd.model import Objective, objective
+from symgd.model import Objective
 from symgd.notes import TOPICS, custom_notes, descent_runs, write_notes
 from symgd.parse import parse_assignments
 from symgd.plots import descent_paths
@@ -23,14 +23,9 @@ _NOTE_SUFFIXES = (".tex", ".md", ".pdf")
 
 
 def _objective(args: argparse.Namespace) -> Objective:
-    return objective(
-        args.loss,
-        args.params,
-        args.data,
-        define=args.define or None,
-        reduction=args.reduction,
-        l2=args.l2,
-    )
+    from symgd.cli import _objective
+
+    return _objective(args)
 
 
 def _usage(message: str) -> Exception:

@@ -40,6 +40,31 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+def read_csv_rows(
+    path: Path, header: str, *, what: str = "CSV file", limit: int = MAX_CSV_BYTES
+) -> list[list[str]]:
+    """All rows of a CSV file (UTF-8), the header first; one-line errors for every failure.
+
+    Args:
+        path: The file.
+        header: What the first row must hold, for the message when the file is empty.
+        what: How the messages name the file.
+        limit: Largest size read, in bytes.
+    """
+    if not path.is_file():
+        raise UsageError(f"{what} not found: {path}")
+    if path.stat().st_size > limit:
+        raise UsageError(f"{what} {path} is larger than {limit // 2**20} MiB")
+    with path.open(newline="", encoding="utf-8", errors="strict") as handle:
+        try:
+            rows = list(csv.reader(handle))
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise UsageError(f"{path} is not a readable CSV file: {error}") from None
+    if not rows:
+        raise UsageError(f"{path} is empty; it needs a {header}")
+    return rows
+
+
 def read_csv(path: str | Path, columns: Sequence[str]) -> dict[str, numpy.ndarray]:
     """Read the named numeric columns of a CSV file with a header row.
 
@@ -55,17 +80,7 @@ def read_csv(path: str | Path, columns: Sequence[str]) -> dict[str, numpy.ndarra
             value that is not a finite number (the message names row and column).
     """
     path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"CSV file not found: {path}")
-    if path.stat().st_size > MAX_CSV_BYTES:
-        raise UsageError(f"CSV file {path} is larger than {MAX_CSV_BYTES // 2**20} MiB")
-    with path.open(newline="", encoding="utf-8", errors="strict") as handle:
-        try:
-            rows = list(csv.reader(handle))
-        except (csv.Error, UnicodeDecodeError) as error:
-            raise UsageError(f"{path} is not a readable CSV file: {error}") from None
-    if not rows:
-        raise UsageError(f"{path} is empty; it needs a header row naming the columns")
+    rows = read_csv_rows(path, "header row naming the columns")
     header = [name.strip() for name in rows[0]]
     missing = [c for c in columns if c not in header]
     if missing:

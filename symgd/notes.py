@@ -56,7 +56,7 @@ from symgd.optim import (
 )
 from symgd.parse import parse_name, symbol
 from symgd.plots import classify_run, descent_paths, learning_rate_comparison, loss_curves
-from symgd.render import _LatexPrinter, document
+from symgd.render import _LatexPrinter, document, escape_tex
 from symgd.stable import NUMERIC_HELPERS
 from symgd.train import gradient_descent, train
 
@@ -1515,24 +1515,6 @@ def _fill(prose: Prose, math: Callable[[str], str], escape: Callable[[str], str]
     return "".join(out)
 
 
-_TEX_SPECIALS = {
-    "\\": r"\textbackslash{}",
-    "{": r"\{",
-    "}": r"\}",
-    "$": r"\$",
-    "&": r"\&",
-    "#": r"\#",
-    "^": r"\^{}",
-    "_": r"\_",
-    "%": r"\%",
-    "~": r"\~{}",
-}
-
-
-def _escape(text: str) -> str:
-    return "".join(_TEX_SPECIALS.get(ch, ch) for ch in text)
-
-
 #: Longest right-hand side (LaTeX characters) set at natural size; longer ones are scaled to fit.
 _FIT = 70
 
@@ -1568,10 +1550,10 @@ def to_tex(notes: Notes, *, relative_to: str | Path | None = None) -> str:
         The ``.tex`` source.
     """
     parts = ["\\section*{Notation}", "\\begin{center}", "\\begin{tabular}{cl}", "\\hline"]
-    parts += [f"${shown}$ & {_escape(meaning)} \\\\" for shown, meaning in notes.notation]
+    parts += [f"${shown}$ & {escape_tex(meaning)} \\\\" for shown, meaning in notes.notation]
     parts += ["\\hline", "\\end{tabular}", "\\end{center}"]
     for section in notes.sections:
-        parts.append(f"\\section{{{_escape(section.heading)}}}")
+        parts.append(f"\\section{{{escape_tex(section.heading)}}}")
         for part in section.parts:
             parts.append(_tex_part(part, relative_to))
     return document("\n".join(parts), title=notes.title)
@@ -1579,7 +1561,7 @@ def to_tex(notes: Notes, *, relative_to: str | Path | None = None) -> str:
 
 def _tex_part(part, relative_to) -> str:
     if isinstance(part, Prose):
-        return _fill(part, lambda m: f"${m}$", _escape) + "\n"
+        return _fill(part, lambda m: f"${m}$", escape_tex) + "\n"
     if isinstance(part, tuple):
         return _tex_equations(part)
     if isinstance(part, Rendered):
@@ -1589,7 +1571,7 @@ def _tex_part(part, relative_to) -> str:
         return (
             "\\begin{figure}[htbp]\n\\centering\n"
             f"\\includegraphics[width={part.width:g}\\linewidth]{{{path}}}\n"
-            f"\\caption{{{_escape(part.caption)}}}\n\\label{{{part.label}}}\n\\end{{figure}}"
+            f"\\caption{{{escape_tex(part.caption)}}}\n\\label{{{part.label}}}\n\\end{{figure}}"
         )
     return (
         "\\begin{center}\n"

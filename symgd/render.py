@@ -248,7 +248,7 @@ def document(body: str, *, title: str = "Derivation") -> str:
     Returns:
         The complete ``.tex`` source.
     """
-    safe_title = "".join(_TEX_ESCAPES.get(ch, ch) for ch in title)
+    safe_title = escape_tex(title)
     return (
         "\\documentclass[11pt]{article}\n"
         "\\usepackage[utf8]{inputenc}\n"
@@ -332,3 +332,13 @@ def to_text(derivation: Derivation) -> str:
 
 def _text_name(node: sympy.Symbol) -> str:
     return "l" if node == LOSS_SYMBOL else node.name
+
+
+def escape_tex(text: str) -> str:
+    r"""Plain text made safe for LaTeX: every special character escaped.
+
+    Example:
+        >>> print(escape_tex(r"50% of \input{x}"))
+        50\% of \textbackslash{}input\{x\}
+    """
+    return "".join(_TEX_ESCAPES.get(ch, ch) for ch in text)
