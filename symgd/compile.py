@@ -37,7 +37,7 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter
 
 from symgd.derive import Derivation
-from symgd.functions import sigmoid
+from symgd.functions import sigmoid, softplus
 from symgd.stable import HEAVISIDE_AT_ZERO, NUMERIC_HELPERS, stabilize
 
 __all__ = ["Compiled", "CompiledExpression", "compile_objective", "compile_expression"]
@@ -47,7 +47,7 @@ _BLAS_MIN_TERMS = 3
 
 
 #: Names the generated code uses for itself; a user symbol so named gets a trailing ``_``.
-_TAKEN = frozenset({"numpy", "functools", "theta", "X", "m", "r", "grad", "loss", "_sigmoid"})
+_TAKEN = frozenset({"numpy", "functools", "theta", "X", "m", "r", "grad", "loss", *NUMERIC_HELPERS})
 
 
 #: Functions that cannot fail on any real input: a piecewise branch built only from these
@@ -91,6 +91,15 @@ class _Printer(NumPyPrinter):
         super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False})
         self.stable = stable
         self.heaviside_at_zero = float(heaviside_at_zero)
+
+    def _as_ordered_terms(self, expr: sympy.Expr, order=None) -> list[sympy.Expr]:
+        # Lone symbols after computed terms: ``w*x + b - y``, not ``b + w*x - y``. NumPy then
+        # adds into the first term's temporary array in place (temporary elision) instead of
+        # allocating a new array for ``b + (w*x)``. Numbers keep their place: ``1 - a**2``.
+        def bare(term: sympy.Expr) -> bool:
+            return term.is_Symbol or (term.could_extract_minus_sign() and (-term).is_Symbol)
+
+        return sorted(super()._as_ordered_terms(expr, order=order), key=bare)
 
     def _print_Symbol(self, expr: sympy.Symbol) -> str:
         # A user symbol may be called like a Python keyword or a name the generated code uses.
@@ -388,6 +397,28 @@ def _gradient_lines(
     return lines
 
 
+def _softplus_and_sigmoid(exprs: list[sympy.Expr]) -> list[sympy.Expr]:
+    """The arguments ``a`` of which both ``softplus(a)`` and ``σ(a)`` occur (logistic loss)."""
+    found = set().union(*(e.atoms(softplus, sigmoid) for e in exprs))
+    both = {f.args[0] for f in found if isinstance(f, softplus)}
+    both &= {f.args[0] for f in found if isinstance(f, sigmoid)}
+    return sorted(both, key=sympy.default_sort_key)
+
+
+def _in_dependency_order(steps: list[tuple[tuple, sympy.Expr, str]]) -> list[tuple]:
+    """``(defined symbols, expression, line)`` steps, each after the steps it reads from."""
+    pending, done, ordered = list(steps), set(), []
+    defined_by_steps = {s for defined, _, _ in steps for s in defined}
+    while pending:
+        ready = next(
+            step for step in pending if not (step[1].free_symbols & defined_by_steps) - done
+        )
+        pending.remove(ready)
+        done.update(ready[0])
+        ordered.append(ready)
+    return ordered
+
+
 def _check_dtype(dtype: type) -> type:
     if dtype not in (numpy.float64, numpy.float32):
         raise ValueError(f"dtype must be numpy.float64 or numpy.float32, not {dtype!r}")
@@ -431,10 +462,6 @@ def compile_objective(
     r, rest = _common_factor([prepare(g) for g in derivation.gradient.values()])
     loss, r, *rest = gen.linear_combinations([loss, r, *rest])
     (loss, r, *rest), piecewise_lines = gen.opaque_piecewise([loss, r, *rest])
-    shared, (loss, r, *rest) = sympy.cse(
-        [loss, r, *rest], symbols=sympy.numbered_symbols("_t"), optimizations="basic"
-    )
-
     m = " / m" if objective.reduction == "mean" else ""
     header = [f"{gen.name(p)} = theta[{k}]" for k, p in enumerate(params)] + [
         f"{gen.name(d)} = X[{k}]" for k, d in enumerate(data)
@@ -442,38 +469,70 @@ def compile_objective(
     header.append("m = X.shape[1]")
     header += [f"{gen.name(s)} = {code}" for s, code in gen.blas.items()]
     header += piecewise_lines
-    header += [f"{gen.name(s)} = {gen.printer.doprint(e)}" for s, e in shared]
-    varying = set(data) | set(gen.blas)
-    varying |= {s for s, node in gen.piecewise.items() if node.free_symbols & varying}
-    for s, e in shared:
-        if e.free_symbols & varying:
-            varying.add(s)
+    given = set(data) | set(gen.blas)
+    given |= {s for s, node in gen.piecewise.items() if node.free_symbols & given}
 
-    def per_example(expr: sympy.Expr) -> str:
-        """An expression that differs between examples, or a constant spread over all m."""
-        code = gen.printer.doprint(expr)
-        return code if expr.free_symbols & varying else f"numpy.full(m, {code}, dtype=X.dtype)"
+    def body(exprs: list[sympy.Expr], fused: Sequence[sympy.Expr]) -> tuple[list[str], ...]:
+        """Common subexpressions, then the loss line, the ``r`` line and the gradient lines.
 
-    loss_line = f"loss = numpy.sum({per_example(loss)}){m}"
-    r_line = f"r = {per_example(r)}"
-    grad_lines = [f"grad = numpy.empty({len(params)}, dtype=X.dtype)"]
-    grad_lines += _gradient_lines(gen, rest, "r", m, varying)
-    if objective.l2:
-        loss_line += f" + {objective.l2!r} / 2 * (theta @ theta)"
-        grad_lines.append(f"grad += {objective.l2!r} * theta")
+        For each argument ``a`` in ``fused``, ``softplus(a)`` and ``σ(a)`` come from one call
+        (one exponential and one ``log1p`` where separate calls take two and one).
+        """
+        pairs = {}
+        for k, a in enumerate(fused):
+            pairs[softplus(a)] = sympy.Symbol(f"_softplus{k}", real=True)
+            pairs[sigmoid(a)] = sympy.Symbol(f"_sigma{k}", real=True)
+        exprs = [e.xreplace(pairs) for e in exprs]
+        shared, reduced = sympy.cse(
+            [*fused, *exprs], symbols=sympy.numbered_symbols("_t"), optimizations="basic"
+        )
+        arguments, (loss, r, *rest) = reduced[: len(fused)], reduced[len(fused) :]
+        steps = [((s,), e, f"{gen.name(s)} = {gen.printer.doprint(e)}") for s, e in shared]
+        for k, a in enumerate(arguments):
+            names = (pairs[softplus(fused[k])], pairs[sigmoid(fused[k])])
+            code = f"{gen.name(names[0])}, {gen.name(names[1])} = "
+            steps.append((names, a, code + f"_softplus_sigmoid({gen.printer.doprint(a)})"))
+        lines, varying = [], set(given)
+        for defined, e, line in _in_dependency_order(steps):
+            lines.append(line)
+            if e.free_symbols & varying:
+                varying.update(defined)
 
-    def function(name: str, body: list[str], returns: str, doc: str) -> str:
-        lines = [f'"""{doc}"""', *header, *body, f"return {returns}"]
+        def per_example(expr: sympy.Expr) -> str:
+            """An expression that differs between examples, or a constant spread over all m."""
+            code = gen.printer.doprint(expr)
+            return code if expr.free_symbols & varying else f"numpy.full(m, {code}, dtype=X.dtype)"
+
+        loss_line = f"loss = numpy.sum({per_example(loss)}){m}"
+        grad_lines = [f"grad = numpy.empty({len(params)}, dtype=X.dtype)"]
+        grad_lines += _gradient_lines(gen, rest, "r", m, varying)
+        if objective.l2:
+            loss_line += f" + {objective.l2!r} / 2 * (theta @ theta)"
+            grad_lines.append(f"grad += {objective.l2!r} * theta")
+        return lines, [loss_line], [f"r = {per_example(r)}", *grad_lines]
+
+    exprs = [loss, r, *rest]
+    shared, loss_lines, gradient_lines = body(exprs, ())
+    fused = _softplus_and_sigmoid(exprs) if stable else []
+    both = body(exprs, fused) if fused else (shared, loss_lines, gradient_lines)
+
+    def function(name: str, lines: list[str], returns: str, doc: str) -> str:
+        lines = [f'"""{doc}"""', *header, *lines, f"return {returns}"]
         return f"def {name}(theta, X):\n" + textwrap.indent("\n".join(lines), "    ") + "\n"
 
     source = "\n\n".join(
         [
             "import numpy\n",
-            function("loss", [loss_line], "loss", "J(theta) on the examples in the columns of X."),
-            function("gradient", [r_line, *grad_lines], "grad", "The gradient of J at theta."),
+            function(
+                "loss",
+                [*shared, *loss_lines],
+                "loss",
+                "J(theta) on the examples in the columns of X.",
+            ),
+            function("gradient", [*shared, *gradient_lines], "grad", "The gradient of J at theta."),
             function(
                 "loss_and_gradient",
-                [loss_line, r_line, *grad_lines],
+                [line for lines in both for line in lines],
                 "loss, grad",
                 "J(theta) and its gradient, sharing the common subexpressions.",
             ),

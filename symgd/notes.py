@@ -618,7 +618,7 @@ def gradient_code(compiled: Compiled) -> tuple[str, str]:
         >>> from symgd.compile import compile_objective
         >>> latex_text, source = gradient_code(compile_objective(derive(linear_regression())))
         >>> print(latex_text)
-        \mathrm{gradient}(w, b, x, y, m) = \begin{bmatrix} \frac{x \cdot \mathopen{}\left( b + w x - y \mathclose{}\right)}{m} & \frac{\sum \mathopen{}\left( b + w x - y \mathclose{}\right)}{m} \end{bmatrix}
+        \mathrm{gradient}(w, b, x, y, m) = \begin{bmatrix} \frac{x \cdot \mathopen{}\left( w x + b - y \mathclose{}\right)}{m} & \frac{\sum \mathopen{}\left( w x + b - y \mathclose{}\right)}{m} \end{bmatrix}
     """  # noqa: E501
     source, name = _readable_gradient(compiled)
     function = _load(source, name, {"numpy": numpy, **NUMERIC_HELPERS})

@@ -42,6 +42,7 @@ __all__ = [
     "logsumexp",
     "log_softmax",
     "stable_sigmoid",
+    "stable_softplus_sigmoid",
     "stable_sigmoid_derivative",
     "stable_sech",
     "stable_logsumexp",
@@ -492,6 +493,34 @@ def _out(array: numpy.ndarray) -> numpy.ndarray | None:
     return array if isinstance(array, numpy.ndarray) and array.ndim else None
 
 
+def stable_softplus_sigmoid(z: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray]:
+    r"""``softplus(z)`` and ``σ(z)`` together, from one :math:`e = e^{-|z|}` (never overflows).
+
+    .. math:: \operatorname{softplus}(z) = \max(z, 0) + \log(1 + e), \qquad
+        \sigma(z) = \frac{1}{1 + e} \ (z \ge 0), \quad \frac{e}{1 + e} \ (z < 0).
+
+    The logistic loss needs both (the loss and its gradient): one exponential and one
+    ``log1p`` instead of the two exponentials of ``logaddexp`` and a separate sigmoid.
+
+    Example:
+        >>> softplus, sigma = stable_softplus_sigmoid(numpy.array([-800.0, 0.0, 800.0]))
+        >>> softplus.tolist(), sigma.tolist()
+        ([0.0, 0.6931471805599453, 800.0], [0.0, 0.5, 1.0])
+    """
+    z = numpy.asarray(z)
+    e = numpy.abs(z)
+    e = numpy.negative(e, out=_out(e))
+    e = numpy.exp(e, out=_out(e))
+    softplus_ = numpy.log1p(e) + numpy.maximum(z, 0.0)
+    sigma = e + 1.0
+    sigma = numpy.divide(1.0, sigma, out=_out(sigma))
+    if isinstance(sigma, numpy.ndarray) and sigma.ndim:
+        numpy.multiply(sigma, e, out=sigma, where=z < 0)
+    elif z < 0:
+        sigma = sigma * e
+    return softplus_, sigma
+
+
 def stable_sigmoid_derivative(z: numpy.ndarray) -> numpy.ndarray:
     r"""``σ'(z) = σ(z) σ(−z) = e^{−|z|} / (1 + e^{−|z|})²``, one exponential, no overflow.
 
@@ -598,6 +627,7 @@ def piecewise(conditions: tuple, branches: tuple[Callable, ...], arguments: tupl
 NUMERIC_HELPERS: dict[str, Callable] = {
     "_sigmoid": stable_sigmoid,
     "_sigmoid_derivative": stable_sigmoid_derivative,
+    "_softplus_sigmoid": stable_softplus_sigmoid,
     "_sech": stable_sech,
     "_logsumexp": stable_logsumexp,
     "_log_softmax": stable_log_softmax,

@@ -15,7 +15,7 @@ from symgd.compile import compile_expression, compile_objective
 from symgd.derive import derive
 from symgd.functions import sigmoid, softplus
 from symgd.model import logistic_regression
-from symgd.stable import REWRITES, log_softmax, logsumexp, stabilize
+from symgd.stable import REWRITES, log_softmax, logsumexp, stabilize, stable_softplus_sigmoid
 from symgd.train import train
 from symgd.verify import TOLERANCES, check_gradient
 
@@ -75,7 +75,7 @@ def test_derivation_keeps_the_textbook_form():
     assert "log(" in str(derivation.objective.expanded_loss)
     assert "numpy.logaddexp(0, " in compiled.source  # the stable form in the code
     naive = compile_objective(derivation, stable=False)
-    assert "1 / (1 + numpy.exp(-(b + w*x)))" in naive.source
+    assert "1 / (1 + numpy.exp(-(w*x + b)))" in naive.source
     assert "numpy.log(1 - _t0)" in naive.source
 
 
@@ -171,3 +171,44 @@ def test_float32_gradient_check_with_stated_tolerances():
     assert check_gradient(loss, gradient, theta).passed  # TOLERANCES[float32]
     assert TOLERANCES[numpy.float32][0] < 0.1
     assert not check_gradient(loss, lambda t: 1.1 * gradient(t), theta).passed
+
+
+def test_softplus_and_sigmoid_together_match_mpmath():
+    import mpmath
+
+    points = [-1e4, -800, -745, -720, -30, -1, -1e-300, 0, 1e-300, 1e-8, 1, 30, 800, 1e4]
+    points += list(numpy.linspace(-40, 40, 801))
+    z_values = numpy.array(points, dtype=float)
+    softplus_, sigma = stable_softplus_sigmoid(z_values)
+    tiny = numpy.finfo(float).tiny
+    for z_value, got_softplus, got_sigma in zip(z_values, softplus_, sigma, strict=True):
+        x = mpmath.mpf(float(z_value))
+        for got, exact in (
+            (got_softplus, mpmath.log1p(mpmath.exp(x))),
+            (got_sigma, 1 / (1 + mpmath.exp(-x))),
+        ):
+            if exact < tiny:  # below the normal range: the float result is 0 or subnormal
+                assert 0 <= got <= 2 * tiny
+            else:
+                assert abs(got - float(exact)) <= 1e-12 * float(exact), (z_value, got, exact)
+
+
+def test_softplus_and_sigmoid_together_keep_type_and_shape():
+    softplus_, sigma = stable_softplus_sigmoid(numpy.array([-3.0, 0.0, 3.0], dtype=numpy.float32))
+    assert softplus_.dtype == sigma.dtype == numpy.float32
+    softplus_, sigma = stable_softplus_sigmoid(numpy.float64(-2.0))
+    assert_allclose([softplus_, sigma], [numpy.log1p(numpy.exp(-2.0)), 1 / (1 + numpy.exp(2.0))])
+
+
+def test_logistic_loss_and_gradient_share_one_exponential():
+    compiled = compile_objective(derive(logistic_regression(features=3)))
+    body = compiled.source.split("def loss_and_gradient")[1]
+    assert "_softplus_sigmoid(" in body and "logaddexp" not in body
+    assert "_softplus_sigmoid(" not in compiled.source.split("def loss_and_gradient")[0]
+    rng = numpy.random.default_rng(5)
+    data = {f"x{j}": 300 * rng.standard_normal(200) for j in (1, 2, 3)}
+    data["y"] = (data["x1"] > 0).astype(float)
+    X, theta = compiled.prepare(data), rng.standard_normal(4)
+    loss, gradient = compiled.loss_and_gradient_function(theta, X)
+    assert_allclose(loss, compiled.loss_function(theta, X), rtol=1e-14)
+    assert_allclose(gradient, compiled.gradient_function(theta, X), rtol=1e-14, atol=1e-300)
