@@ -14,7 +14,13 @@ from pathlib import Path
 
 import numpy
 
-from symgd.cli import UsageError, add_training_arguments, read_csv, training_options
+from symgd.cli import (
+    UsageError,
+    add_derivation_output_arguments,
+    add_training_arguments,
+    read_csv,
+    training_options,
+)
 from symgd.datasets import digits_dataset, split
 from symgd.network import (
     derive_network,
@@ -215,11 +221,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     derive_.add_argument(
         "--expanded", action="store_true", help="also write out every weight (small networks)"
     )
-    derive_.add_argument("--format", choices=["text", "latex", "markdown", "json"], default="text")
-    derive_.add_argument(
-        "--document", action="store_true", help="with --format latex: a standalone .tex document"
-    )
-    derive_.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    add_derivation_output_arguments(derive_)
     derive_.set_defaults(run=_cmd_derive)
 
     train_ = actions.add_parser("train", help="train a network by gradient descent")

@@ -330,6 +330,15 @@ def _add_objective_arguments(
     )
 
 
+def add_derivation_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--format``, ``--document``, ``-o``: how ``derive`` and ``net derive`` show a result."""
+    parser.add_argument("--format", choices=["text", "latex", "markdown", "json"], default="text")
+    parser.add_argument(
+        "--document", action="store_true", help="with --format latex: a standalone .tex document"
+    )
+    parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+
+
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The options shared by every training command (``train``, ``net train``)."""
     from symgd.optim import OPTIMIZERS, SCHEDULES
@@ -452,11 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     derive_ = commands.add_parser("derive", help="derive and show the gradient of a loss")
     _add_objective_arguments(derive_)
-    derive_.add_argument("--format", choices=["text", "latex", "markdown", "json"], default="text")
-    derive_.add_argument(
-        "--document", action="store_true", help="with --format latex: a standalone .tex document"
-    )
-    derive_.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    add_derivation_output_arguments(derive_)
     derive_.set_defaults(run=_cmd_derive)
 
     train_ = commands.add_parser("train", help="train a loss on CSV data by gradient descent")
