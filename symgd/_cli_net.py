@@ -16,6 +16,7 @@ import numpy
 
 from symgd.cli import (
     UsageError,
+    _emit,
     add_derivation_output_arguments,
     add_training_arguments,
     read_csv,
@@ -55,13 +56,6 @@ def _network(args: argparse.Namespace):
         slope=args.slope,
         l2=args.l2,
     )
-
-
-def _emit(text: str, output: str | None) -> None:
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-    else:
-        print(text)
 
 
 def _cmd_derive(args: argparse.Namespace) -> int:

@@ -182,14 +182,19 @@ def central_difference(
     steps = _steps(flat)
     gradient = numpy.empty_like(flat)
     for j, h in enumerate(steps):
-        saved = flat[j]
-        flat[j] = saved + h
-        forward = loss(theta)
-        flat[j] = saved - h
-        backward = loss(theta)
-        flat[j] = saved
-        gradient[j] = (forward - backward) / (2 * h)
+        gradient[j] = _central_quotient(loss, theta, flat, j, h)
     return gradient.reshape(theta.shape)
+
+
+def _central_quotient(loss, theta: numpy.ndarray, flat: numpy.ndarray, j: int, h: float) -> float:
+    """``(J(θ + h e_j) − J(θ − h e_j)) / 2h``; ``flat`` is a view of ``theta``, restored after."""
+    saved = flat[j]
+    flat[j] = saved + h
+    forward = loss(theta)
+    flat[j] = saved - h
+    backward = loss(theta)
+    flat[j] = saved
+    return (forward - backward) / (2 * h)
 
 
 def complex_step(loss: Callable[[numpy.ndarray], complex], theta: numpy.ndarray) -> numpy.ndarray:
@@ -256,13 +261,7 @@ def richardson(loss: Callable[[numpy.ndarray], float], theta: numpy.ndarray) -> 
     gradient = numpy.empty_like(flat)
 
     def central(j: int, h: float) -> float:
-        saved = flat[j]
-        flat[j] = saved + h
-        forward = loss(theta)
-        flat[j] = saved - h
-        backward = loss(theta)
-        flat[j] = saved
-        return (forward - backward) / (2 * h)
+        return _central_quotient(loss, theta, flat, j, h)
 
     for j, h in enumerate(steps):
         gradient[j] = (4 * central(j, h / 2) - central(j, h)) / 3
