@@ -24,9 +24,10 @@ import time
 import numpy
 from _timing import interleaved
 
-from symgd.datasets import digits_dataset
-from symgd.network import dense_rules, derive_network, network
-from symgd.network_compile import compile_network
+from symgd.compile import compile_network
+from symgd.data import digits_dataset
+from symgd.define import network
+from symgd.derive import dense_rules, derive_network
 
 BATCH = 64
 LEARNING_RATE = 0.1

@@ -27,10 +27,9 @@ import sympy
 from _timing import interleaved
 
 from symgd import compile_objective, derive, logistic_regression
-from symgd.compile import compile_expression
+from symgd.compile import HEAVISIDE_AT_ZERO, compile_expression
 from symgd.derive import lecturer_form
 from symgd.functions import expand_named_functions, sigmoid
-from symgd.stable import HEAVISIDE_AT_ZERO
 
 z, y = sympy.symbols("z y", real=True)
 LOGITS = sympy.symbols("z1 z2 z3", real=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from symgd.define import linear_regression
 from symgd.derive import derive
-from symgd.model import linear_regression
 
 
 @pytest.fixture(scope="session")

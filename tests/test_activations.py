@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import sympy
 
-from symgd.activations import ACTIVATIONS, OUTPUT, PREACTIVATION, activation
+from symgd.define import ACTIVATIONS, LOSSES, OUTPUT, PREACTIVATION, activation, loss
+from symgd.derive import output_error
 from symgd.functions import sigmoid
-from symgd.losses import LOSSES, loss, output_error
 from symgd.parse import ParseError
 
 z, a = PREACTIVATION, OUTPUT

@@ -16,10 +16,10 @@ import numpy
 import pytest
 
 import symgd.cli as cli
-from symgd.answers import check_answer, check_answers, read_answer, side_by_side
+from symgd.define import linear_regression, logistic_regression, objective
 from symgd.derive import derive
-from symgd.model import linear_regression, logistic_regression, objective
 from symgd.parse import ParseError
+from symgd.verify import check_answer, check_answers, read_answer, side_by_side
 
 _MODELS = {
     "linear": lambda: linear_regression(),

@@ -10,8 +10,17 @@ import pytest
 
 from symgd import cli
 from symgd.compile import compile_objective
-from symgd.optim import adam, chain, clip_by_global_norm, cosine_decay, momentum
-from symgd.train import Callback, checkpoint_files, linear_data, train
+from symgd.data import linear_data
+from symgd.train import (
+    Callback,
+    adam,
+    chain,
+    checkpoint_files,
+    clip_by_global_norm,
+    cosine_decay,
+    momentum,
+    train,
+)
 
 
 @pytest.fixture(scope="module")

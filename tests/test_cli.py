@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from symgd.cli import main
-from symgd.train import linear_data
+from symgd.data import linear_data
 
 SEED = ["(y - yhat)**2/2", "--params", "w,b", "--data", "x,y", "--define", "yhat=w*x+b"]
 

@@ -8,8 +8,8 @@ import sympy
 from numpy.testing import assert_allclose
 
 from symgd.compile import compile_objective
+from symgd.define import linear_regression, logistic_regression, objective
 from symgd.derive import derive
-from symgd.model import linear_regression, logistic_regression, objective
 
 
 def _sympy_reference(derivation, theta, data):

@@ -11,8 +11,8 @@ import numpy
 import pytest
 
 from symgd.compile import compile_objective
-from symgd.optim import adam, momentum
-from symgd.train import gradient_descent, linear_data, train
+from symgd.data import linear_data
+from symgd.train import adam, gradient_descent, momentum, train
 
 
 @pytest.fixture(scope="module")

@@ -12,23 +12,12 @@ import numpy
 import pytest
 import sympy
 
-from symgd.activations import ACTIVATIONS, PREACTIVATION
-from symgd.datasets import digits_dataset
-from symgd.derive import is_zero
-from symgd.network import (
-    EXPANDED_LIMIT,
-    dense_rules,
-    derive_network,
-    layer_rule_gradient,
-    network,
-    network_document,
-    network_latex,
-    network_markdown,
-    network_text,
-    parse_layers,
-)
-from symgd.network_compile import compile_network, one_hot
+from symgd.compile import compile_network, one_hot
+from symgd.data import digits_dataset
+from symgd.define import ACTIVATIONS, PREACTIVATION, network, parse_layers
+from symgd.derive import EXPANDED_LIMIT, dense_rules, derive_network, is_zero, layer_rule_gradient
 from symgd.parse import ParseError
+from symgd.render import network_document, network_latex, network_markdown, network_text
 from symgd.train import train_network
 from symgd.verify import check_gradient
 

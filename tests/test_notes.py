@@ -14,8 +14,8 @@ import sympy
 import symgd.cli as cli
 from symgd import notes as notes_module
 from symgd.compile import compile_objective
+from symgd.define import linear_regression, objective
 from symgd.derive import derive, is_zero
-from symgd.model import linear_regression, objective
 from symgd.notes import (
     TOPICS,
     Notation,
@@ -28,8 +28,8 @@ from symgd.notes import (
     to_tex,
     write_notes,
 )
-from symgd.optim import adam, momentum, nesterov, rmsprop, update_rule_latex
 from symgd.parse import ParseError, symbol
+from symgd.train import adam, momentum, nesterov, rmsprop, update_rule_latex
 
 CATALOGUE = [
     "linear-regression",
@@ -433,7 +433,7 @@ def test_cli_plot_path(tmp_path, capsys):
         "5",
     ]
     assert cli.main(argv) == 0
-    from symgd.plots import DPI, FIGURE_SIZE
+    from symgd.render import DPI, FIGURE_SIZE
 
     image = matplotlib.image.imread(tmp_path / "p.png")
     assert image.shape[:2] == (FIGURE_SIZE[1] * DPI, 3 * FIGURE_SIZE[0] * DPI)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from symgd.optim import (
+from symgd.train import (
     OPTIMIZERS,
     SCHEDULES,
     ChainState,

@@ -6,14 +6,8 @@ import matplotlib.image
 import numpy
 import pytest
 
-from symgd.plots import (
-    DPI,
-    FIGURE_SIZE,
-    classify_run,
-    descent_paths,
-    learning_rate_comparison,
-    loss_curves,
-)
+from symgd.render import DPI, FIGURE_SIZE, descent_paths, learning_rate_comparison, loss_curves
+from symgd.train import classify_run
 
 WIDTH, HEIGHT = (round(FIGURE_SIZE[0] * DPI), round(FIGURE_SIZE[1] * DPI))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from symgd.define import logistic_regression, objective
 from symgd.derive import derive
-from symgd.model import logistic_regression, objective
 from symgd.render import partial, to_document, to_latex, to_markdown, to_text
 
 

@@ -11,11 +11,18 @@ import pytest
 import sympy
 from numpy.testing import assert_allclose
 
-from symgd.compile import compile_expression, compile_objective
+from symgd.compile import (
+    REWRITES,
+    compile_expression,
+    compile_objective,
+    log_softmax,
+    logsumexp,
+    stabilize,
+    stable_softplus_sigmoid,
+)
+from symgd.define import logistic_regression
 from symgd.derive import derive
 from symgd.functions import sigmoid, softplus
-from symgd.model import logistic_regression
-from symgd.stable import REWRITES, log_softmax, logsumexp, stabilize, stable_softplus_sigmoid
 from symgd.train import train
 from symgd.verify import TOLERANCES, check_gradient
 

@@ -7,9 +7,10 @@ import pytest
 from numpy.testing import assert_allclose
 
 from symgd.compile import compile_objective
+from symgd.data import linear_data
+from symgd.define import linear_regression
 from symgd.derive import derive
-from symgd.model import linear_regression
-from symgd.train import gradient_descent, largest_curvature, linear_data, train
+from symgd.train import gradient_descent, largest_curvature, train
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +110,7 @@ def test_bad_settings(kwargs, message):
 # --- issue 5: optimisers, steps, validation, early stopping, callbacks, histories ---------------
 
 from symgd import cli  # noqa: E402
-from symgd.optim import adam, cosine_decay, momentum, sgd, step_decay  # noqa: E402
-from symgd.train import Callback, EpochInfo  # noqa: E402
+from symgd.train import Callback, EpochInfo, adam, cosine_decay, momentum, sgd, step_decay  # noqa: E402  # noqa: E402
 
 
 def _quadratic(theta, examples):

@@ -6,9 +6,9 @@ import numpy
 import pytest
 
 from symgd.compile import compile_objective
+from symgd.data import linear_data
+from symgd.define import linear_regression
 from symgd.derive import derive
-from symgd.model import linear_regression
-from symgd.train import linear_data
 from symgd.verify import central_difference, check_gradient
 
 

@@ -6,8 +6,8 @@ than edited: this module only places printed pieces on the lines of an
 example index ``i`` runs from 1 to ``m``.
 
 Example:
-    >>> from symgd.model import linear_regression
-    >>> from symgd.derive import derive
+    >>> from symgd.define.objective import linear_regression
+    >>> from symgd.derive.scalar import derive
     >>> print(to_latex(derive(linear_regression())).splitlines()[1])
     \\hat{y} &= w x + b \\\\
 """
@@ -21,7 +21,8 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
-from symgd.derive import LOSS_SYMBOL, ChainStep, Derivation
+from symgd.derive.scalar import LOSS_SYMBOL, ChainStep, Derivation
+from symgd.display import display_latex
 
 __all__ = [
     "latex",
@@ -31,7 +32,7 @@ __all__ = [
     "to_markdown",
     "to_document",
     "to_text",
-    "update_rule_latex",
+    "descent_step_latex",
     "document",
 ]
 
@@ -167,7 +168,7 @@ def _dataset_gradient_latex(derivation: Derivation, param: sympy.Symbol) -> str:
     return text
 
 
-def update_rule_latex(derivation: Derivation, param: sympy.Symbol) -> str:
+def descent_step_latex(derivation: Derivation, param: sympy.Symbol) -> str:
     """The gradient-descent update of one parameter, ``θ_{t+1} = θ_t − α ∂J/∂θ``."""
     name = latex(param)
     if "_" in name:  # w_{1} takes the step as a superscript: w_{1}^{(t+1)}
@@ -193,7 +194,7 @@ def _lines(derivation: Derivation) -> list[list[str]]:
         group.append(
             f"{partial('J', step.param)} &= {_dataset_gradient_latex(derivation, step.param)}"
         )
-        group.append(update_rule_latex(derivation, step.param))
+        group.append(descent_step_latex(derivation, step.param))
         groups.append(group)
     return groups
 
@@ -284,8 +285,8 @@ def to_document(derivation: Derivation, *, title: str = "Gradient derivation") -
     """A standalone ``.tex`` document of the derivation.
 
     Example:
-        >>> from symgd.model import linear_regression
-        >>> from symgd.derive import derive
+        >>> from symgd.define.objective import linear_regression
+        >>> from symgd.derive.scalar import derive
         >>> to_document(derive(linear_regression())).startswith("\\\\documentclass")
         True
     """
@@ -308,8 +309,8 @@ def to_text(derivation: Derivation) -> str:
     """A plain-text summary: the per-example and dataset gradients, the chains.
 
     Example:
-        >>> from symgd.model import linear_regression
-        >>> from symgd.derive import derive
+        >>> from symgd.define.objective import linear_regression
+        >>> from symgd.derive.scalar import derive
         >>> print(to_text(derive(linear_regression())).splitlines()[0])
         loss: (y - yhat)**2/2   where yhat = w*x + b
     """
@@ -342,3 +343,8 @@ def escape_tex(text: str) -> str:
         50\% of \textbackslash{}input\{x\}
     """
     return "".join(_TEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+@display_latex.register
+def _display_derivation(derivation: Derivation) -> str:
+    return "$$" + to_latex(derivation, environment="aligned") + "$$"

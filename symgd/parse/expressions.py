@@ -37,7 +37,7 @@ Example:
     >>> parse_expression("x.__class__")
     Traceback (most recent call last):
     ...
-    symgd.parse.ParseError: attribute access '.__class__' is not allowed in 'x.__class__'; ...
+    symgd.parse.expressions.ParseError: attribute access '.__class__' is not allowed ...
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class ParseError(ValueError):
         >>> parse_expression("x^2")
         Traceback (most recent call last):
         ...
-        symgd.parse.ParseError: operator '^' is not allowed in 'x^2'; write '**' for powers
+        symgd.parse.expressions.ParseError: operator '^' is not allowed in 'x^2'; ...
     """
 
     def __init__(self, message: str) -> None:

@@ -6,7 +6,7 @@ write the derivative in terms of the activation's own output :math:`a = \sigma(z
 (:math:`\sigma(1-\sigma)`, :math:`1 - a^2`) that form is kept too: a lecturer shows it,
 and the compiled backward pass reuses ``a`` instead of recomputing ``σ(z)``.
 
-A user-given activation is any expression of one symbol, parsed by :mod:`symgd.parse`.
+A user-given activation is any expression of one symbol, parsed by :mod:`symgd.parse.expressions`.
 
 Example:
     >>> tanh = activation("tanh")
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import sympy
 
 from symgd.functions import sigmoid, softplus
-from symgd.parse import ParseError, parse_expression, symbol
+from symgd.parse.expressions import ParseError, parse_expression, symbol
 
 __all__ = ["Activation", "ACTIVATIONS", "activation", "PREACTIVATION", "OUTPUT"]
 

@@ -14,26 +14,25 @@ from pathlib import Path
 
 import numpy
 
-from symgd.cli import (
+from symgd.cli.app import (
     UsageError,
     _emit,
     add_derivation_output_arguments,
     add_training_arguments,
-    read_csv,
     training_options,
 )
-from symgd.datasets import digits_dataset, split
-from symgd.network import (
-    derive_network,
-    network,
+from symgd.compile.network import compile_network
+from symgd.data import digits_dataset, read_csv, split
+from symgd.define.network import network
+from symgd.derive.network import derive_network
+from symgd.render.network import (
     network_document,
     network_latex,
     network_markdown,
     network_text,
 )
-from symgd.network_compile import compile_network
-from symgd.train import train_network
-from symgd.verify import check_gradient
+from symgd.train.runner import train_network
+from symgd.verify.gradcheck import check_gradient
 
 __all__ = ["register"]
 

@@ -8,7 +8,7 @@ backpropagation). Every chain is checked against ``sympy.diff`` of the fully
 substituted loss, so a displayed step can never disagree with the result.
 
 Example:
-    >>> from symgd.model import linear_regression
+    >>> from symgd.define.objective import linear_regression
     >>> derivation = derive(linear_regression())
     >>> derivation.gradient[derivation.objective.params[0]]
     x*(b + w*x - y)
@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import sympy
 
+from symgd.define.objective import Objective
+from symgd.display import display_latex
 from symgd.functions import expand_named_functions
-from symgd.model import Objective
 
 __all__ = ["ChainStep", "Derivation", "derive", "lecturer_form", "is_zero", "LOSS_SYMBOL"]
 
@@ -93,7 +94,7 @@ class Derivation:
         """``∂J/∂θ = (1/m) Σ_i ∂ℓ_i/∂θ (+ λθ)`` as an unevaluated SymPy expression.
 
         Example:
-            >>> from symgd.model import linear_regression
+            >>> from symgd.define.objective import linear_regression
             >>> d = derive(linear_regression())
             >>> d.dataset_gradient(d.objective.params[1])
             Sum(b + w*x[i] - y[i], (i, 1, m))/m
@@ -106,10 +107,8 @@ class Derivation:
             total = total + self.objective.l2_symbol * param
         return total
 
-    def _repr_latex_(self) -> str:
-        from symgd.render import to_latex  # display hook only; rendering is the next stage
-
-        return "$$" + to_latex(self, environment="aligned") + "$$"
+    def _repr_latex_(self) -> str | None:
+        return display_latex(self)
 
     def __repr__(self) -> str:
         grads = ", ".join(f"d/d{s.param}: {s.result}" for s in self.steps)
@@ -264,7 +263,7 @@ def derive(objective: Objective) -> Derivation:
         ArithmeticError: The chain rule disagrees with ``sympy.diff`` (a bug in symgd).
 
     Example:
-        >>> from symgd.model import logistic_regression
+        >>> from symgd.define.objective import logistic_regression
         >>> derive(logistic_regression()).steps[0].in_intermediates
         x*(p - y)
     """

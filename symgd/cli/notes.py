@@ -1,7 +1,7 @@
 """``symgd notes`` and ``symgd plot-path``: lecture notes and descent-path figures.
 
-Registered with :data:`symgd.cli._EXTENSIONS` through :func:`register`. ``symgd.cli``
-imports this module, so this module imports from ``symgd.cli`` only inside functions.
+Registered with :data:`symgd.cli._EXTENSIONS` through :func:`register`. ``symgd.cli.app``
+imports this module, so this module imports from ``symgd.cli.app`` only inside functions.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from symgd.compile import compile_objective
-from symgd.derive import derive
-from symgd.model import Objective
-from symgd.notes import TOPICS, custom_notes, descent_runs, write_notes
-from symgd.parse import parse_assignments
-from symgd.plots import descent_paths
+from symgd.compile.scalar import compile_objective
+from symgd.define.objective import Objective
+from symgd.derive.scalar import derive
+from symgd.notes.builder import TOPICS, custom_notes, descent_runs, write_notes
+from symgd.parse.expressions import parse_assignments
+from symgd.render.plots import descent_paths
 
 __all__ = ["register"]
 
@@ -23,19 +23,19 @@ _NOTE_SUFFIXES = (".tex", ".md", ".pdf")
 
 
 def _objective(args: argparse.Namespace) -> Objective:
-    from symgd.cli import _objective
+    from symgd.cli.app import _objective
 
     return _objective(args)
 
 
 def _usage(message: str) -> Exception:
-    from symgd.cli import UsageError
+    from symgd.cli.app import UsageError
 
     return UsageError(message)
 
 
 def _read_csv(path: str, columns) -> dict:
-    from symgd.cli import read_csv
+    from symgd.data import read_csv
 
     return read_csv(path, columns)
 
@@ -138,7 +138,7 @@ def _cmd_plot_path(args: argparse.Namespace) -> int:
 
 
 def _objective_options(parser: argparse.ArgumentParser, *, loss_positional: bool) -> None:
-    from symgd.cli import _add_objective_arguments
+    from symgd.cli.app import _add_objective_arguments
 
     _add_objective_arguments(parser, loss_positional=loss_positional)
     parser.add_argument("--init", metavar="w=0,b=0", help="starting values (default: zeros)")

@@ -26,7 +26,13 @@ from typing import Literal
 
 import sympy
 
-from symgd.parse import ParseError, parse_definition, parse_expression, parse_names, symbol
+from symgd.parse.expressions import (
+    ParseError,
+    parse_definition,
+    parse_expression,
+    parse_names,
+    symbol,
+)
 
 __all__ = ["Objective", "objective", "linear_regression", "logistic_regression"]
 
@@ -155,7 +161,7 @@ def objective(
 ) -> Objective:
     """Build an :class:`Objective` from strings or SymPy expressions.
 
-    Strings go through :mod:`symgd.parse`, the safe parser; every symbol is real.
+    Strings go through :mod:`symgd.parse.expressions`, the safe parser; every symbol is real.
 
     Args:
         loss: The per-example loss, e.g. ``"(y - yhat)**2/2"``.

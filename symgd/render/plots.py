@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -25,8 +24,6 @@ from matplotlib.figure import Figure
 __all__ = [
     "DPI",
     "FIGURE_SIZE",
-    "RATE_KINDS",
-    "classify_run",
     "descent_paths",
     "learning_rate_comparison",
     "loss_curves",
@@ -36,8 +33,6 @@ __all__ = [
 DPI = 100
 #: Width and height of one panel, in inches.
 FIGURE_SIZE = (6.0, 4.0)
-#: The verdicts :func:`classify_run` gives, in the order of growing learning rate.
-RATE_KINDS = ("too small", "good", "oscillating", "diverging")
 _FORMATS = (".png", ".pdf")
 
 
@@ -133,62 +128,23 @@ def loss_curves(
     return _save(figure, path)
 
 
-def classify_run(history: Sequence[float], best_final: float) -> str:
-    r"""Say what a learning rate did: ``too small``, ``good``, ``oscillating`` or ``diverging``.
-
-    * diverging: the loss became ``nan``/``inf`` or ended above where it started;
-    * oscillating: the loss went down overall but rose at some epoch (by more than
-      :math:`10^{-9}` relative);
-    * good: it went down monotonically and closed at least 99 % of the gap
-      :math:`J_0 - J^\ast` to the best final loss :math:`J^\ast` of the comparison;
-    * too small: it went down monotonically but closed less of that gap.
-
-    Args:
-        history: Loss per epoch.
-        best_final: The lowest final loss among the runs compared.
-
-    Returns:
-        One of :data:`RATE_KINDS`.
-
-    Example:
-        >>> classify_run([1.0, 0.9, 0.8], best_final=0.0)
-        'too small'
-        >>> classify_run([1.0, 0.0, 0.0], best_final=0.0)
-        'good'
-        >>> classify_run([1.0, 0.2, 0.4, 0.1], best_final=0.0)
-        'oscillating'
-        >>> classify_run([1.0, 3.0, float("inf")], best_final=0.0)
-        'diverging'
-    """
-    values = numpy.asarray(history, dtype=numpy.float64).reshape(-1)
-    if values.size == 0:
-        raise ValueError("an empty loss history cannot be classified")
-    if not numpy.all(numpy.isfinite(values)) or values[-1] > values[0]:
-        return "diverging"
-    scale = numpy.maximum(numpy.abs(values[:-1]), 1e-300)
-    if numpy.any(numpy.diff(values) > 1e-9 * scale):
-        return "oscillating"
-    gap = values[0] - best_final
-    if gap <= 0 or values[0] - values[-1] >= 0.99 * gap:
-        return "good"
-    return "too small"
-
-
 def learning_rate_comparison(
     histories_by_rate: Mapping[float, Sequence[float]],
     path: str | Path,
     *,
+    verdicts: Mapping[float, str] | None = None,
     title: str | None = None,
 ) -> Path:
     r"""Plot the loss of the same run at several learning rates :math:`\alpha`, each labelled.
 
-    Each curve is labelled with its rate and the verdict of :func:`classify_run`
-    (too small / good / oscillating / diverging). Diverged runs are drawn until
-    they blow up, the last finite value marked with a cross.
+    Each curve is labelled with its rate and, when given, its verdict (too small / good /
+    oscillating / diverging, from :func:`symgd.train.diagnostics.classify_run`). A run that
+    became non-finite is drawn until it blew up, the last finite value marked with a cross.
 
     Args:
         histories_by_rate: Learning rate -> loss per epoch.
         path: Output file, ``.png`` or ``.pdf``.
+        verdicts: Learning rate -> verdict, shown in the legend.
         title: Figure title.
 
     Returns:
@@ -201,26 +157,22 @@ def learning_rate_comparison(
         >>> import tempfile, pathlib
         >>> out = pathlib.Path(tempfile.mkdtemp()) / "rates.png"
         >>> runs = {0.01: [1, 0.99], 0.5: [1, 0.0], 3.0: [1, 9, float("inf")]}
-        >>> learning_rate_comparison(runs, out).exists()
+        >>> learning_rate_comparison(runs, out, verdicts={3.0: "diverging"}).exists()
         True
     """
     if not histories_by_rate:
         raise ValueError("learning_rate_comparison needs at least one learning rate")
     path = _check_path(path)
-    finals = [
-        float(h[-1]) for h in histories_by_rate.values() if len(h) and math.isfinite(float(h[-1]))
-    ]
-    best = min(finals) if finals else 0.0
+    verdicts = verdicts or {}
     figure = Figure(figsize=FIGURE_SIZE)
     axes = figure.add_subplot()
     drawn = []
     for rate in sorted(histories_by_rate):
         history = histories_by_rate[rate]
-        kind = classify_run(history, best)
         values = _finite_prefix(history)
-        label = rf"$\alpha$ = {rate:g} ({kind})"
+        label = rf"$\alpha$ = {rate:g}" + (f" ({verdicts[rate]})" if rate in verdicts else "")
         (line,) = axes.plot(numpy.arange(values.size), values, label=label)
-        if kind == "diverging" and values.size:
+        if values.size < len(history) and values.size:
             axes.plot([values.size - 1], [values[-1]], "x", color=line.get_color(), markersize=9)
         drawn.append(values)
     _use_log_scale(axes, drawn)

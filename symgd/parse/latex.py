@@ -29,7 +29,7 @@ Example:
     >>> parse_latex(r"\int_0^1 x\,dx")
     Traceback (most recent call last):
     ...
-    symgd.parse.ParseError: LaTeX command \int is not supported ...
+    symgd.parse.expressions.ParseError: LaTeX command \int is not supported ...
 """
 
 from __future__ import annotations
@@ -40,7 +40,14 @@ from collections.abc import Iterable, Mapping
 
 import sympy
 
-from symgd.parse import FUNCTIONS, ParseError, _excerpt, _parse_tree, parse_expression, symbol
+from symgd.parse.expressions import (
+    FUNCTIONS,
+    ParseError,
+    _excerpt,
+    _parse_tree,
+    parse_expression,
+    symbol,
+)
 
 __all__ = ["EXAMPLE_INDEX", "parse_latex", "parse_with_sums", "latex_translation"]
 

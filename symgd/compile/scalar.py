@@ -16,8 +16,8 @@ Before printing, :func:`symgd.stable.stabilize` rewrites overflow-prone forms.
 
 Example:
     >>> import numpy
-    >>> from symgd.model import linear_regression
-    >>> from symgd.derive import derive
+    >>> from symgd.define.objective import linear_regression
+    >>> from symgd.derive.scalar import derive
     >>> compiled = compile_objective(derive(linear_regression()))
     >>> data = {"x": numpy.array([0.0, 1.0, 2.0]), "y": numpy.array([1.0, 3.0, 5.0])}
     >>> compiled.gradient({"w": 2.0, "b": 1.0}, data)
@@ -36,9 +36,9 @@ import numpy
 import sympy
 from sympy.printing.numpy import NumPyPrinter
 
-from symgd.derive import Derivation
+from symgd.compile.stable import HEAVISIDE_AT_ZERO, NUMERIC_HELPERS, stabilize
+from symgd.derive.scalar import Derivation
 from symgd.functions import sigmoid, softplus
-from symgd.stable import HEAVISIDE_AT_ZERO, NUMERIC_HELPERS, stabilize
 
 __all__ = ["Compiled", "CompiledExpression", "compile_objective", "compile_expression"]
 

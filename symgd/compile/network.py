@@ -3,8 +3,8 @@ r"""Compile a network's backprop chain into vectorised NumPy over mini-batches.
 The generated module is plain, readable NumPy: one matrix product per layer forward,
 two per layer backward, the element-wise pieces (the activation, its derivative
 :math:`\sigma'` in terms of the output where possible, the loss and the derived output
-error) printed from SymPy by the printer of :mod:`symgd.compile` after the stabilising
-rewrites of :mod:`symgd.stable`. Softmax cross-entropy is a layer-level operation: the
+error) printed from SymPy by the printer of :mod:`symgd.compile.scalar` after the stabilising
+rewrites of :mod:`symgd.compile.stable`. Softmax cross-entropy is a layer-level operation: the
 code computes the log-softmax with the row maximum subtracted, so it never overflows.
 
 Examples are the rows of ``X`` (``m × n0``) and ``Y`` (``m × nL``). Parameters are ONE
@@ -15,7 +15,7 @@ unchanged.
 
 Example:
     >>> import numpy
-    >>> from symgd.network import network
+    >>> from symgd.define.network import network
     >>> compiled = compile_network(network("2,3,1", activation="tanh", loss="mse"))
     >>> theta = compiled.initial_theta(seed=0)
     >>> X, Y = numpy.ones((4, 2)), numpy.zeros((4, 1))
@@ -36,11 +36,12 @@ from pathlib import Path
 import numpy
 import sympy
 
-from symgd.activations import OUTPUT, PREACTIVATION, Activation
-from symgd.compile import _Printer
-from symgd.losses import PROBABILITY, TARGET, output_error
-from symgd.network import Network
-from symgd.stable import NUMERIC_HELPERS, stabilize
+from symgd.compile.scalar import _Printer
+from symgd.compile.stable import NUMERIC_HELPERS, stabilize
+from symgd.define.activations import OUTPUT, PREACTIVATION, Activation
+from symgd.define.losses import PROBABILITY, TARGET
+from symgd.define.network import Network
+from symgd.derive.output_error import output_error
 
 __all__ = ["CompiledNetwork", "compile_network", "one_hot"]
 
@@ -169,7 +170,7 @@ class CompiledNetwork:
         """``(theta, examples) -> (J, ∇J)`` on a mini-batch, for the runner ``gradient_descent``.
 
         Example:
-            >>> from symgd.network import network
+            >>> from symgd.define.network import network
             >>> compiled = compile_network(network("2,2,1"))
             >>> X, Y = numpy.eye(2), numpy.ones((2, 1))
             >>> function = compiled.objective(X, Y)
@@ -294,7 +295,7 @@ def compile_network(net: Network) -> CompiledNetwork:
         The :class:`CompiledNetwork`.
 
     Example:
-        >>> from symgd.network import network
+        >>> from symgd.define.network import network
         >>> compiled = compile_network(network("64,32,10", loss="softmax-cross-entropy"))
         >>> "delta1 = (delta2 @ W2) * (1 - a1**2)" in compiled.source
         True

@@ -12,9 +12,9 @@ import importlib.util
 import json
 from pathlib import Path
 
-from symgd.answers import AnswerReport, check_answers
-from symgd.derive import derive
-from symgd.parse import ParseError, parse_name
+from symgd.derive.scalar import derive
+from symgd.parse.expressions import ParseError, parse_name
+from symgd.verify.answers import AnswerReport, check_answers
 
 __all__ = ["register"]
 
@@ -23,7 +23,7 @@ _MAX_ANSWERS_BYTES = 16 * 1024 * 1024
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``symgd check`` to the sub-commands."""
-    from symgd.cli import _add_objective_arguments
+    from symgd.cli.app import _add_objective_arguments
 
     check = commands.add_parser(
         "check",
@@ -62,7 +62,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from symgd.cli import UsageError, _objective
+    from symgd.cli.app import UsageError, _objective
 
     derivation = derive(_objective(args))
     params = [p.name for p in derivation.objective.params]
@@ -89,14 +89,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 raise UsageError(f"two answers for {name!r}")
             answers[name] = function
         else:
-            from symgd.answers import _split_function
+            from symgd.verify.answers import _split_function
 
             for key, part in _split_function(derivation, function).items():
                 answers.setdefault(key, part)
     if not answers:
         raise UsageError('no answers given; use --grad w="...", --python or --answers')
     # Every text is parsed before any checking starts: hostile text stops everything (exit 2).
-    from symgd.answers import read_answer
+    from symgd.verify.answers import read_answer
 
     for value in answers.values():
         if isinstance(value, str):
@@ -107,7 +107,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _param(name: str, params: list[str], option: str) -> str:
-    from symgd.cli import UsageError
+    from symgd.cli.app import UsageError
 
     name = parse_name(name)
     if name not in params:
@@ -116,7 +116,7 @@ def _param(name: str, params: list[str], option: str) -> str:
 
 
 def _load(location: str):
-    from symgd.cli import UsageError
+    from symgd.cli.app import UsageError
 
     path_text, colon, function_name = location.rpartition(":")
     if not colon or not path_text.endswith(".py"):
@@ -146,8 +146,9 @@ def _print(report: AnswerReport, form: str) -> None:
 
 
 def _class(derivation, args: argparse.Namespace, params: list[str], form: str) -> int:
-    from symgd.answers import read_answer
-    from symgd.cli import UsageError, read_csv_rows
+    from symgd.cli.app import UsageError
+    from symgd.data import read_csv_rows
+    from symgd.verify.answers import read_answer
 
     path = Path(args.answers)
     rows = read_csv_rows(

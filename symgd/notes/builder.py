@@ -4,7 +4,7 @@ Every formula in a note comes from the pipeline: objectives are built with
 :func:`symgd.model.objective`, differentiated by :func:`symgd.derive.derive` (each
 chain-rule step checked against ``sympy.diff``), printed by a configured SymPy
 LaTeX printer, and the optimisers' update rules come from their SymPy definitions
-in :mod:`symgd.optim`. Figures are made by training the compiled code
+in :mod:`symgd.train.optimizers`. Figures are made by training the compiled code
 (:func:`symgd.compile.compile_objective`, :func:`symgd.train.train`) on seeded data,
 and "the code that runs" is the compiled gradient function rendered by latexify-py.
 
@@ -42,10 +42,15 @@ import latexify
 import numpy
 import sympy
 
-from symgd.compile import Compiled, compile_objective
-from symgd.derive import LOSS_SYMBOL, Derivation, derive, is_zero, lecturer_form
-from symgd.model import Objective, linear_regression, logistic_regression, objective
-from symgd.optim import (
+from symgd.compile.scalar import Compiled, compile_objective
+from symgd.compile.stable import NUMERIC_HELPERS
+from symgd.define.objective import Objective, linear_regression, logistic_regression, objective
+from symgd.derive.scalar import LOSS_SYMBOL, Derivation, derive, is_zero, lecturer_form
+from symgd.parse.expressions import parse_name, symbol
+from symgd.render.plots import descent_paths, learning_rate_comparison, loss_curves
+from symgd.render.printing import _LatexPrinter, document, escape_tex
+from symgd.train.diagnostics import classify_runs
+from symgd.train.optimizers import (
     GradientTransformation,
     adam,
     apply_updates,
@@ -54,11 +59,7 @@ from symgd.optim import (
     rmsprop,
     update_rule_latex,
 )
-from symgd.parse import parse_name, symbol
-from symgd.plots import classify_run, descent_paths, learning_rate_comparison, loss_curves
-from symgd.render import _LatexPrinter, document, escape_tex
-from symgd.stable import NUMERIC_HELPERS
-from symgd.train import gradient_descent, train
+from symgd.train.runner import gradient_descent, train
 
 __all__ = [
     "TOPICS",
@@ -127,7 +128,7 @@ class PartialDerivative(sympy.Function):
     r"""``∂a/∂b`` shown as :math:`\frac{\partial a}{\partial b}`, a symbol inside printed formulas.
 
     Example:
-        >>> from symgd.render import latex
+        >>> from symgd.render.printing import latex
         >>> latex(PartialDerivative(sympy.Symbol("J"), sympy.Symbol("w")))
         '\\frac{\\partial J}{\\partial w}'
     """
@@ -615,7 +616,7 @@ def gradient_code(compiled: Compiled) -> tuple[str, str]:
         ArithmeticError: The readable function disagrees with the compiled one.
 
     Example:
-        >>> from symgd.compile import compile_objective
+        >>> from symgd.compile.scalar import compile_objective
         >>> latex_text, source = gradient_code(compile_objective(derive(linear_regression())))
         >>> print(latex_text)
         \mathrm{gradient}(w, b, x, y, m) = \begin{bmatrix} \frac{x \cdot \mathopen{}\left( w x + b - y \mathclose{}\right)}{m} & \frac{\sum \mathopen{}\left( w x + b - y \mathclose{}\right)}{m} \end{bmatrix}
@@ -709,7 +710,7 @@ def _rates_and_code(b: _Builder, compiled, data, init, rates, *, batch_size: int
         f"Mini-batch ({batch_size}) descent at several learning rates; measured verdicts: "
         + _verdicts(histories)
         + ".",
-        lambda p: learning_rate_comparison(histories, p),
+        lambda p: learning_rate_comparison(histories, p, verdicts=classify_runs(histories)),
     )
     _code_section(b, compiled)
 
@@ -738,9 +739,8 @@ def _contour_loss(compiled: Compiled, data) -> Callable[[numpy.ndarray], float]:
 
 
 def _verdicts(histories: Mapping[float, Sequence[float]]) -> str:
-    finals = [h[-1] for h in histories.values() if numpy.isfinite(h[-1])]
-    best = min(finals) if finals else 0.0
-    return "; ".join(f"{rate:g}: {classify_run(h, best)}" for rate, h in sorted(histories.items()))
+    verdicts = classify_runs(histories)
+    return "; ".join(f"{rate:g}: {verdicts[rate]}" for rate in sorted(verdicts))
 
 
 def descent_runs(
@@ -1081,8 +1081,10 @@ def _mlp_backprop(b: _Builder) -> str:
 
 
 def _general_recursion(b: _Builder, obj: Objective, derivation: Derivation) -> None:
-    """The layer-level δ recursion from :mod:`symgd.network`, checked against the expanded case."""
-    from symgd.network import derive_network, network, network_latex, network_markdown
+    """The layer-level δ recursion (:mod:`symgd.derive.network`), checked on the expanded case."""
+    from symgd.define.network import network
+    from symgd.derive.network import derive_network
+    from symgd.render.network import network_latex, network_markdown
 
     general = derive_network(network("2,2,1", activation="sigmoid", loss="bce"))
     # The expanded chain's first two links, dℓ/dp · dp/dz3, are the output error δ^(2).
@@ -1098,7 +1100,7 @@ def _general_recursion(b: _Builder, obj: Objective, derivation: Derivation) -> N
     b.section("The general delta recursion")
     b.say(
         "The same network by layers: the output error and the activation derivative are "
-        "derived by SymPy, the dense-layer rules in index notation (symgd.network). The "
+        "derived by SymPy, the dense-layer rules in index notation (symgd.derive.network). The "
         "expanded chains above are its entries: the first two local derivatives of every "
         "chain multiply to the output error {0}.",
         local,
@@ -1497,7 +1499,7 @@ def custom_notes(
         builder.figure(
             "rates",
             "Batch descent at several learning rates; measured verdicts: " + _verdicts(rates) + ".",
-            lambda p: learning_rate_comparison(rates, p),
+            lambda p: learning_rate_comparison(rates, p, verdicts=classify_runs(rates)),
         )
     _code_section(builder, compiled)
     return builder.finish(title)

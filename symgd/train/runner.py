@@ -7,7 +7,7 @@ One runner serves batch, stochastic and mini-batch gradient descent:
 
 where ``B_t`` is the whole training set (batch), one example (stochastic) or a
 shuffled slice of ``batch_size`` examples (mini-batch), and the update is plain
-gradient descent ``u_t = -α ∇J`` unless an optimiser from :mod:`symgd.optim`
+gradient descent ``u_t = -α ∇J`` unless an optimiser from :mod:`symgd.train.optimizers`
 (momentum, Adam, clipping, schedules …) is given. The runner only needs a
 function ``loss_and_gradient(theta, examples)``; :func:`train` wires it to a
 :class:`~symgd.compile.Compiled` objective.
@@ -21,9 +21,10 @@ the curvature), oscillation, vanishing or exploding gradients, slow progress.
 
 Example:
     >>> import numpy
-    >>> from symgd.model import linear_regression
-    >>> from symgd.derive import derive
-    >>> from symgd.compile import compile_objective
+    >>> from symgd.data import linear_data
+    >>> from symgd.define.objective import linear_regression
+    >>> from symgd.derive.scalar import derive
+    >>> from symgd.compile.scalar import compile_objective
     >>> compiled = compile_objective(derive(linear_regression()))
     >>> data = linear_data(m=100, noise=0.0, seed=0)
     >>> result = train(compiled, data, {"w": 0.0, "b": 0.0}, learning_rate=0.5, epochs=500)
@@ -50,8 +51,8 @@ from typing import Any
 
 import numpy
 
-from symgd.compile import Compiled
-from symgd.optim import (
+from symgd.compile.scalar import Compiled
+from symgd.train.optimizers import (
     ChainState,
     GradientTransformation,
     RuleState,
@@ -66,7 +67,6 @@ __all__ = [
     "Callback",
     "gradient_descent",
     "train",
-    "linear_data",
     "largest_curvature",
     "checkpoint_files",
     "GROWTH_LIMIT",
@@ -338,7 +338,7 @@ def gradient_descent(
 
     Example:
         >>> import numpy
-        >>> from symgd.optim import adam
+        >>> from symgd.train.optimizers import adam
         >>> def loss_and_gradient(theta, examples):  # J = (theta - 3)^2
         ...     return float((theta[0] - 3) ** 2), 2 * (theta - 3)
         >>> result = gradient_descent(
@@ -938,10 +938,11 @@ def train(
         A :class:`TrainResult`.
 
     Example:
-        >>> from symgd.model import linear_regression
-        >>> from symgd.derive import derive
-        >>> from symgd.compile import compile_objective
-        >>> from symgd.optim import adam
+        >>> from symgd.data import linear_data
+        >>> from symgd.define.objective import linear_regression
+        >>> from symgd.derive.scalar import derive
+        >>> from symgd.compile.scalar import compile_objective
+        >>> from symgd.train.optimizers import adam
         >>> compiled = compile_objective(derive(linear_regression()))
         >>> result = train(compiled, linear_data(m=50, noise=0.0), {"w": 0.0, "b": 0.0},
         ...                optimizer=adam(0.1), steps=2000)
@@ -957,26 +958,6 @@ def train(
     return gradient_descent(
         loss_and_gradient, compiled.theta(init), X.shape[1], names=compiled.params, **options
     )
-
-
-def linear_data(
-    m: int = 200, *, w: float = 2.0, b: float = 1.0, noise: float = 0.3, seed: int = 0
-) -> dict[str, numpy.ndarray]:
-    """Seeded synthetic data for the seed example: ``y = w x + b + noise``.
-
-    Args:
-        m: Number of examples.
-        w: True slope.
-        b: True intercept.
-        noise: Standard deviation of Gaussian noise on ``y``.
-        seed: Random seed.
-
-    Returns:
-        ``{"x": …, "y": …}`` with ``x`` uniform on ``[−1, 1]``.
-    """
-    rng = numpy.random.default_rng(seed)
-    x = rng.uniform(-1.0, 1.0, m)
-    return {"x": x, "y": w * x + b + noise * rng.standard_normal(m)}
 
 
 def _blas_one_thread():

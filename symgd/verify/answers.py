@@ -21,8 +21,8 @@ sampled box would have shown; an analytic nonzero difference vanishes only on a 
 zero). Too few points where the correct gradient is defined leave the verdict *undecided*.
 
 Example:
-    >>> from symgd.derive import derive
-    >>> from symgd.model import linear_regression
+    >>> from symgd.derive.scalar import derive
+    >>> from symgd.define.objective import linear_regression
     >>> d = derive(linear_regression())
     >>> seed = r"\frac{1}{m}\sum_{i=1}^{m}(w x_i + b - y_i) x_i"
     >>> check_answer(d, "w", seed, form="latex").verdict
@@ -46,11 +46,11 @@ import mpmath
 import numpy
 import sympy
 
-from symgd.derive import Derivation, is_zero
+from symgd.derive.scalar import Derivation, is_zero
 from symgd.functions import expand_named_functions
-from symgd.parse import ParseError, symbol
-from symgd.parse_latex import EXAMPLE_INDEX, parse_latex, parse_with_sums
-from symgd.render import latex
+from symgd.parse.expressions import ParseError, symbol
+from symgd.parse.latex import EXAMPLE_INDEX, parse_latex, parse_with_sums
+from symgd.render.printing import latex
 
 __all__ = [
     "AnswerCheck",
@@ -303,8 +303,8 @@ def read_answer(
         ParseError: The text is unsafe or unreadable.
 
     Example:
-        >>> from symgd.derive import derive
-        >>> from symgd.model import linear_regression
+        >>> from symgd.derive.scalar import derive
+        >>> from symgd.define.objective import linear_regression
         >>> read_answer(derive(linear_regression()), r"\sum_i (\hat{y}_i - y_i)", form="latex")
         Sum(yhat - y[i], (i, 1, m))
     """
@@ -414,8 +414,8 @@ def check_answer(
         ParseError: The answer is unsafe, unreadable or uses unknown symbols.
 
     Example:
-        >>> from symgd.derive import derive
-        >>> from symgd.model import logistic_regression
+        >>> from symgd.derive.scalar import derive
+        >>> from symgd.define.objective import logistic_regression
         >>> d = derive(logistic_regression())
         >>> check_answer(d, "w", "(1/(1 + exp(-(w*x + b))) - y)*x").verdict
         'correct'
@@ -676,8 +676,8 @@ def check_answers(
         The :class:`AnswerReport`, in the order of ``answers``.
 
     Example:
-        >>> from symgd.derive import derive
-        >>> from symgd.model import linear_regression
+        >>> from symgd.derive.scalar import derive
+        >>> from symgd.define.objective import linear_regression
         >>> report = check_answers(derive(linear_regression()),
         ...     {"w": "Sum((w*x_i + b - y_i)*x_i, (i, 1, m))/m", "b": "w*x + b - y"})
         >>> report.passed
@@ -723,13 +723,13 @@ def side_by_side(report: AnswerReport, *, format: str = "markdown") -> str:
         The text.
 
     Example:
-        >>> from symgd.derive import derive
-        >>> from symgd.model import linear_regression
+        >>> from symgd.derive.scalar import derive
+        >>> from symgd.define.objective import linear_regression
         >>> report = check_answers(derive(linear_regression()), {"b": "2*(w*x + b - y)"})
         >>> print(side_by_side(report).splitlines()[4])
         | $2 w x + 2 b - 2 y$ | $w x + b - y$ |
     """
-    from symgd.render import to_latex
+    from symgd.render.printing import to_latex
 
     derivation = to_latex(report.derivation, environment="aligned")
     if format == "latex":
@@ -780,8 +780,8 @@ def _call(function: Callable, names, theta: numpy.ndarray, data: numpy.ndarray, 
 
 def _check_function(context: _Context, theta: sympy.Symbol, function: Callable, *, seed: int):
     """A NumPy gradient function against the derived gradient and central differences."""
-    from symgd.compile import compile_objective
-    from symgd.verify import TOLERANCES, central_difference
+    from symgd.compile.scalar import compile_objective
+    from symgd.verify.gradcheck import TOLERANCES, central_difference
 
     names = _signature(context, function)
     rtol, atol = TOLERANCES[numpy.float64]

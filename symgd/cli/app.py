@@ -7,28 +7,24 @@ always with one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib
 import json
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy
 
-from symgd.compile import compile_objective
-from symgd.derive import Derivation, derive
-from symgd.model import Objective, linear_regression, objective
-from symgd.parse import ParseError, parse_assignments
-from symgd.render import to_document, to_latex, to_markdown, to_text
-from symgd.train import linear_data, train
-from symgd.verify import check_gradient
+from symgd.compile.scalar import compile_objective
+from symgd.data import linear_data, read_csv
+from symgd.define.objective import Objective, linear_regression, objective
+from symgd.derive.scalar import Derivation, derive
+from symgd.parse.expressions import ParseError, parse_assignments
+from symgd.render.printing import to_document, to_latex, to_markdown, to_text
+from symgd.train.runner import train
+from symgd.verify.gradcheck import check_gradient
 
 __all__ = ["main", "UsageError", "read_csv"]
-
-#: Largest CSV file read (bytes): a guard against reading a wrong, huge file.
-MAX_CSV_BYTES = 512 * 1024 * 1024
 
 
 class UsageError(Exception):
@@ -38,74 +34,6 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not argparse's usage block
         raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def read_csv_rows(
-    path: Path, header: str, *, what: str = "CSV file", limit: int = MAX_CSV_BYTES
-) -> list[list[str]]:
-    """All rows of a CSV file (UTF-8), the header first; one-line errors for every failure.
-
-    Args:
-        path: The file.
-        header: What the first row must hold, for the message when the file is empty.
-        what: How the messages name the file.
-        limit: Largest size read, in bytes.
-    """
-    if not path.is_file():
-        raise UsageError(f"{what} not found: {path}")
-    if path.stat().st_size > limit:
-        raise UsageError(f"{what} {path} is larger than {limit // 2**20} MiB")
-    with path.open(newline="", encoding="utf-8", errors="strict") as handle:
-        try:
-            rows = list(csv.reader(handle))
-        except (csv.Error, UnicodeDecodeError) as error:
-            raise UsageError(f"{path} is not a readable CSV file: {error}") from None
-    if not rows:
-        raise UsageError(f"{path} is empty; it needs a {header}")
-    return rows
-
-
-def read_csv(path: str | Path, columns: Sequence[str]) -> dict[str, numpy.ndarray]:
-    """Read the named numeric columns of a CSV file with a header row.
-
-    Args:
-        path: The CSV file.
-        columns: Column names to read (the data symbols).
-
-    Returns:
-        One float64 array per column.
-
-    Raises:
-        UsageError: The file is missing, too large, lacks a column, or holds a
-            value that is not a finite number (the message names row and column).
-    """
-    path = Path(path)
-    rows = read_csv_rows(path, "header row naming the columns")
-    header = [name.strip() for name in rows[0]]
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise UsageError(
-            f"{path} has no column {missing[0]!r} (columns: {', '.join(header) or 'none'})"
-        )
-    index = {c: header.index(c) for c in columns}
-    values = {c: [] for c in columns}
-    for number, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        for c, k in index.items():
-            cell = row[k].strip() if k < len(row) else ""
-            try:
-                value = float(cell)
-            except ValueError:
-                raise UsageError(
-                    f"{path}, row {number}, column {c!r}: {cell!r} is not a number"
-                ) from None
-            if not math.isfinite(value):
-                raise UsageError(f"{path}, row {number}, column {c!r}: {cell!r} is not finite")
-            values[c].append(value)
-    if not values or not next(iter(values.values())):
-        raise UsageError(f"{path} has a header but no data rows")
-    return {c: numpy.asarray(v, dtype=numpy.float64) for c, v in values.items()}
 
 
 def _objective(args: argparse.Namespace) -> Objective:
@@ -280,7 +208,7 @@ def run_demo(output: str | None = None, *, stream=None) -> dict:
         (folder / "linear_regression.md").write_text(
             to_markdown(derivation, title="Linear regression by gradient descent"), encoding="utf-8"
         )
-        from symgd.plots import loss_curves
+        from symgd.render.plots import loss_curves
 
         loss_curves(
             {"batch gradient descent": result.loss_history},
@@ -341,7 +269,7 @@ def add_derivation_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The options shared by every training command (``train``, ``net train``)."""
-    from symgd.optim import OPTIMIZERS, SCHEDULES
+    from symgd.train.optimizers import OPTIMIZERS, SCHEDULES
 
     parser.add_argument("--lr", type=float, required=True, help="(initial) learning rate")
     parser.add_argument(
@@ -400,8 +328,8 @@ def training_options(args: argparse.Namespace) -> dict:
     Raises:
         UsageError: The options contradict each other.
     """
-    from symgd.optim import make_optimizer
-    from symgd.train import Callback
+    from symgd.train.optimizers import make_optimizer
+    from symgd.train.runner import Callback
 
     if args.epochs is not None and args.steps is not None:
         raise UsageError("give --epochs or --steps, not both")
@@ -441,7 +369,7 @@ def training_options(args: argparse.Namespace) -> dict:
     if args.plot:
 
         def plot(result) -> None:
-            from symgd.plots import loss_curves
+            from symgd.render.plots import loss_curves
 
             validation = {"run": result.validation_history} if result.validation_history else None
             loss_curves({"run": result.loss_history}, args.plot, validation=validation)
@@ -485,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Modules whose ``register(commands)`` adds further sub-commands. They import helpers from
 #: this module, so they are imported when the parser is built, not when this module loads.
-_EXTENSIONS = ("symgd._cli_check", "symgd._cli_net", "symgd._cli_notes")
+_EXTENSIONS = ("symgd.cli.check", "symgd.cli.net", "symgd.cli.notes")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

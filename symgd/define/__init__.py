@@ -1,0 +1,47 @@
+"""Stage 1, define: objectives, activations, losses and networks."""
+
+from symgd.define.activations import (
+    ACTIVATIONS as ACTIVATIONS,
+    OUTPUT as OUTPUT,
+    PREACTIVATION as PREACTIVATION,
+    Activation as Activation,
+    activation as activation,
+)
+from symgd.define.losses import (
+    LOSSES as LOSSES,
+    PROBABILITY as PROBABILITY,
+    TARGET as TARGET,
+    Loss as Loss,
+    loss as loss,
+)
+from symgd.define.network import (
+    Network as Network,
+    network as network,
+    parse_layers as parse_layers,
+)
+from symgd.define.objective import (
+    Objective as Objective,
+    linear_regression as linear_regression,
+    logistic_regression as logistic_regression,
+    objective as objective,
+)
+
+__all__ = [
+    "Objective",
+    "objective",
+    "linear_regression",
+    "logistic_regression",
+    "Activation",
+    "ACTIVATIONS",
+    "activation",
+    "PREACTIVATION",
+    "OUTPUT",
+    "Loss",
+    "LOSSES",
+    "loss",
+    "TARGET",
+    "PROBABILITY",
+    "Network",
+    "network",
+    "parse_layers",
+]

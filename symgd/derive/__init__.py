@@ -1,0 +1,47 @@
+"""Stage 2, derive: the chain rule for scalar objectives, output errors, network backprop."""
+
+from symgd.derive.network import (
+    EXPANDED_LIMIT as EXPANDED_LIMIT,
+    DenseRule as DenseRule,
+    DenseRules as DenseRules,
+    NetworkDerivation as NetworkDerivation,
+    ScalarNetwork as ScalarNetwork,
+    WeightChain as WeightChain,
+    dense_rules as dense_rules,
+    derive_network as derive_network,
+    layer_rule_gradient as layer_rule_gradient,
+    scalar_network as scalar_network,
+)
+from symgd.derive.output_error import (
+    OutputError as OutputError,
+    output_error as output_error,
+)
+from symgd.derive.scalar import (
+    LOSS_SYMBOL as LOSS_SYMBOL,
+    ChainStep as ChainStep,
+    Derivation as Derivation,
+    derive as derive,
+    is_zero as is_zero,
+    lecturer_form as lecturer_form,
+)
+
+__all__ = [
+    "ChainStep",
+    "Derivation",
+    "derive",
+    "lecturer_form",
+    "is_zero",
+    "LOSS_SYMBOL",
+    "OutputError",
+    "output_error",
+    "DenseRule",
+    "DenseRules",
+    "dense_rules",
+    "WeightChain",
+    "NetworkDerivation",
+    "derive_network",
+    "ScalarNetwork",
+    "scalar_network",
+    "layer_rule_gradient",
+    "EXPANDED_LIMIT",
+]
