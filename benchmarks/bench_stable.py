@@ -216,8 +216,8 @@ def speed() -> list[tuple[str, float, float]]:
     X = stable.prepare(data)
     times = interleaved(
         {
-            "naive": lambda: naive.loss_and_gradient_function(theta, X),
-            "stable": lambda: stable.loss_and_gradient_function(theta, X),
+            "naive": lambda: naive.loss_and_gradient(theta, X),
+            "stable": lambda: stable.loss_and_gradient(theta, X),
         }
     )
     results.append(

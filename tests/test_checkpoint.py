@@ -87,7 +87,7 @@ def test_ctrl_c_saves_a_checkpoint_and_stops_cleanly(compiled, uninterrupted, tm
         calls.append(1)
         if len(calls) == 20:  # a real SIGINT, as Ctrl-C sends, in the middle of epoch 3
             os.kill(os.getpid(), signal.SIGINT)
-        return compiled.loss_and_gradient_function(theta, X[:, examples])
+        return compiled.loss_and_gradient(theta, X[:, examples])
 
     from symgd.train import gradient_descent
 

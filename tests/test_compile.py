@@ -57,7 +57,7 @@ def test_compiled_equals_sympy(obj):
     if "y" in data and "sigmoid" in str(obj.expanded_loss):
         data["y"] = (data["y"] > 0).astype(float)
     theta = rng.uniform(-1, 1, len(obj.params))
-    loss, grad = compiled.loss_and_gradient_function(theta, compiled.prepare(data))
+    loss, grad = compiled.loss_and_gradient(theta, compiled.prepare(data))
     ref_loss, ref_grad = _sympy_reference(derivation, theta, data)
     assert_allclose(loss, ref_loss, rtol=1e-12)
     assert_allclose(grad, ref_grad, rtol=1e-11, atol=1e-14)
@@ -82,7 +82,7 @@ def test_seed_source_shares_the_residual():
 def test_stable_logistic_loss_is_finite_far_from_zero():
     compiled = compile_objective(derive(logistic_regression()))
     data = {"x": numpy.array([800.0, -800.0]), "y": numpy.array([0.0, 1.0])}
-    loss, grad = compiled.loss_and_gradient_function(
+    loss, grad = compiled.loss_and_gradient(
         numpy.array([1.0, 0.0]), compiled.prepare(data)
     )
     assert_allclose(loss, 800.0)
@@ -100,7 +100,7 @@ def test_float32():
     compiled = compile_objective(derive(linear_regression()), dtype=numpy.float32)
     X = compiled.prepare({"x": [1.0, 2.0], "y": [3.0, 5.0]})
     assert X.dtype == numpy.float32
-    loss, grad = compiled.loss_and_gradient_function(compiled.theta([2.0, 1.0]), X)
+    loss, grad = compiled.loss_and_gradient(compiled.theta([2.0, 1.0]), X)
     assert grad.dtype == numpy.float32
     assert_allclose(grad, [0.0, 0.0])
 
@@ -120,7 +120,7 @@ def test_float32_keeps_float32_through_constants():
     obj = objective("(y - w*x*(1 + tanh(sqrt(2/pi)*(w*x + 0.044715*(w*x)**3)))/2)**2", "w", "x,y")
     compiled = compile_objective(derive(obj), dtype=numpy.float32)
     X = compiled.prepare({"x": [0.5, -1.0], "y": [0.2, 0.1]})
-    loss, grad = compiled.loss_and_gradient_function(compiled.theta([0.7]), X)
+    loss, grad = compiled.loss_and_gradient(compiled.theta([0.7]), X)
     assert loss.dtype == numpy.float32 and grad.dtype == numpy.float32
     with pytest.raises(ValueError, match="float64 or numpy.float32"):
         compile_objective(derive(obj), dtype=numpy.float16)

@@ -153,15 +153,15 @@ def test_separable_logistic_regression_trains_all_epochs():
     assert result.epochs == 3000 and not result.diverged
     assert result.params["w"] > 30  # the weights keep growing
     assert all(numpy.isfinite(result.loss_history))
-    loss, gradient = compiled.loss_and_gradient_function(result.theta, compiled.prepare(data))
+    loss, gradient = compiled.loss_and_gradient(result.theta, compiled.prepare(data))
     assert numpy.isfinite(loss) and numpy.all(numpy.isfinite(gradient))
     # far beyond: every example at |z| > 800, where naive code gives inf and nan
     far = result.theta * 1000 / result.theta[0]
-    loss, gradient = compiled.loss_and_gradient_function(far, compiled.prepare(data))
+    loss, gradient = compiled.loss_and_gradient(far, compiled.prepare(data))
     assert numpy.isfinite(loss) and numpy.all(numpy.isfinite(gradient))
     naive = compile_objective(derive(logistic_regression()), stable=False)
     with numpy.errstate(all="ignore"):  # the teaching case: naive code overflows here
-        loss, gradient = naive.loss_and_gradient_function(far, naive.prepare(data))
+        loss, gradient = naive.loss_and_gradient(far, naive.prepare(data))
     assert not (numpy.isfinite(loss) and numpy.all(numpy.isfinite(gradient)))
 
 
@@ -216,6 +216,6 @@ def test_logistic_loss_and_gradient_share_one_exponential():
     data = {f"x{j}": 300 * rng.standard_normal(200) for j in (1, 2, 3)}
     data["y"] = (data["x1"] > 0).astype(float)
     X, theta = compiled.prepare(data), rng.standard_normal(4)
-    loss, gradient = compiled.loss_and_gradient_function(theta, X)
+    loss, gradient = compiled.loss_and_gradient(theta, X)
     assert_allclose(loss, compiled.loss_function(theta, X), rtol=1e-14)
     assert_allclose(gradient, compiled.gradient_function(theta, X), rtol=1e-14, atol=1e-300)

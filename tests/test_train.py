@@ -233,7 +233,7 @@ def test_validation_split_is_disjoint_and_seeded(compiled):
     X = compiled.prepare(data)
 
     def loss_and_gradient(theta, examples):
-        return compiled.loss_and_gradient_function(theta, X[:, examples])
+        return compiled.loss_and_gradient(theta, X[:, examples])
 
     wrapped, seen = _recording(loss_and_gradient)
     result = gradient_descent(

@@ -191,7 +191,7 @@ class Compiled:
     _namespace: dict = field(repr=False, compare=False, default_factory=dict)
 
     @property
-    def loss_and_gradient_function(self) -> Callable:
+    def loss_and_gradient(self) -> Callable:
         """``(theta, X) -> (loss, gradient)`` on prepared data."""
         return self._namespace["loss_and_gradient"]
 

@@ -675,7 +675,7 @@ def loop_code() -> tuple[str, str]:
 def _recorded(compiled: Compiled, data, init, **options) -> tuple[object, numpy.ndarray]:
     """Train with the runner, recording the parameters after every step (for descent paths)."""
     X = compiled.prepare(data)
-    function = compiled.loss_and_gradient_function
+    function = compiled.loss_and_gradient
     seen: list[numpy.ndarray] = []
 
     def loss_and_gradient(theta, examples):

@@ -950,7 +950,7 @@ def train(
         {'w': 2.0, 'b': 1.0}
     """
     X = compiled.prepare(data)
-    function = compiled.loss_and_gradient_function
+    function = compiled.loss_and_gradient
 
     def loss_and_gradient(theta, examples):
         return function(theta, X if isinstance(examples, slice) else X[:, examples])
