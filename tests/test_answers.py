@@ -8,6 +8,7 @@ whose two values really differ.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import math
 import textwrap
@@ -19,7 +20,13 @@ import symgd.cli as cli
 from symgd.define import linear_regression, logistic_regression, objective
 from symgd.derive import derive
 from symgd.parse import ParseError
-from symgd.verify import check_answer, check_answers, read_answer, side_by_side
+from symgd.verify import (
+    check_answer,
+    check_answers,
+    read_answer,
+    side_by_side,
+    split_function,
+)
 
 _MODELS = {
     "linear": lambda: linear_regression(),
@@ -291,6 +298,25 @@ def test_numpy_functions(student_file):
     assert broken.verdict == "wrong" and broken.hint.mistake == "wrong sign"
     report = check_answers(d, _load(student_file, "both"))
     assert report.passed and [c.param for c in report.checks] == ["w", "b"]
+
+
+@pytest.mark.parametrize(
+    "both",
+    [lambda w, b, x, y: (w * x, b - y), lambda w, b, x, y: {"b": b - y, "w": w * x}],
+    ids=["tuple", "dict"],
+)
+def test_split_function_gives_one_function_per_parameter(both):
+    parts = split_function(_derivation("linear"), both)
+    assert list(parts) == ["w", "b"]
+    assert parts["w"](w=2.0, b=1.0, x=3.0, y=0.5) == 6.0
+    assert parts["b"](w=2.0, b=1.0, x=3.0, y=0.5) == 0.5
+    assert list(inspect.signature(parts["b"]).parameters) == ["w", "b", "x", "y"]
+
+
+def test_a_function_latexify_cannot_read_is_shown_by_name():
+    check = check_answer(_derivation("linear"), "b", lambda w, b, x, y: numpy.mean(w * x + b - y))
+    assert check.verdict == "correct"
+    assert check.answer_latex == r"\text{<lambda>}"
 
 
 def test_side_by_side(seed_derivation):

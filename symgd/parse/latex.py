@@ -16,10 +16,8 @@ examples ``\sum_{i=1}^{m}`` or ``\sum_i``. A left-hand side ``\frac{\partial J}{
 is ignored. Anything else is refused with a one-line :class:`~symgd.parse.ParseError` that
 suggests SymPy syntax.
 
-Sums over examples, in either syntax (``Sum(body, i)`` or ``Sum(body, (i, 1, m))`` in SymPy
-syntax), become ``sympy.Sum`` over the index :math:`i = 1 \dots m` with each data symbol in the
-body written ``x[i]`` (an ``Indexed`` symbol), the same form as
-:meth:`symgd.derive.Derivation.dataset_gradient`.
+Sums over examples, in either syntax, are read by :mod:`symgd.parse.sums`; the vocabulary of
+the subset and its tokenizer are in :mod:`symgd.parse.latex_tokens`.
 
 Example:
     >>> parse_latex(r"\frac{1}{m}\sum_{i=1}^{m}(w x_i + b - y_i) x_i", data=["x", "y"])
@@ -29,106 +27,29 @@ Example:
     >>> parse_latex(r"\int_0^1 x\,dx")
     Traceback (most recent call last):
     ...
-    symgd.parse.expressions.ParseError: LaTeX command \int is not supported ...
+    symgd.parse.errors.ParseError: LaTeX command \int is not supported ...
 """
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Iterable, Mapping
 
 import sympy
 
-from symgd.parse.expressions import (
-    FUNCTIONS,
-    ParseError,
-    _excerpt,
-    _parse_tree,
-    parse_expression,
-    symbol,
+from symgd.parse.errors import ParseError, excerpt
+from symgd.parse.latex_tokens import (
+    ACCENTS,
+    DIVISION_COMMANDS,
+    FUNCTION_COMMANDS,
+    GREEK,
+    NAME_COMMANDS,
+    PRODUCT_COMMANDS,
+    SUGGESTION,
+    tokenize,
 )
-
-__all__ = ["EXAMPLE_INDEX", "parse_latex", "parse_with_sums", "latex_translation"]
-
-#: The example index :math:`i` of sums over examples (the symbol ``Derivation.index`` uses).
-EXAMPLE_INDEX = sympy.Symbol("i", integer=True, positive=True)
-
-_SUGGESTION = "write the answer in SymPy syntax instead, e.g. '(w*x + b - y)*x'"
-
-_GREEK = {
-    name: name
-    for name in [
-        "alpha",
-        "beta",
-        "gamma",
-        "delta",
-        "epsilon",
-        "zeta",
-        "eta",
-        "theta",
-        "iota",
-        "kappa",
-        "mu",
-        "nu",
-        "xi",
-        "omicron",
-        "pi",
-        "rho",
-        "tau",
-        "upsilon",
-        "phi",
-        "chi",
-        "psi",
-        "omega",
-        "Gamma",
-        "Delta",
-        "Theta",
-        "Xi",
-        "Pi",
-        "Sigma",
-        "Phi",
-        "Psi",
-        "Omega",
-    ]
-}
-_GREEK.update({"lambda": "lamda", "Lambda": "Lamda", "varepsilon": "epsilon", "varphi": "phi"})
-_GREEK.pop("pi")  # \pi is the constant
-# LaTeX function commands -> symgd function names (``\sigma`` is handled on its own).
-_FUNCTION_COMMANDS = {name: name for name in FUNCTIONS if name.islower() and name != "abs"}
-_FUNCTION_COMMANDS["ln"] = "log"
-_ACCENTS = {"hat": "hat", "bar": "bar", "tilde": "tilde"}
-_NAME_COMMANDS = ("operatorname", "mathrm", "text", "textrm", "mathit")
-_IGNORED = {"left", "right", "big", "Big", "bigl", "bigr", "Bigl", "Bigr", "displaystyle"}
-_SPACES = {",", ";", ":", "!", " ", "quad", "qquad"}
-_PRODUCT = {"cdot": "*", "times": "*", "ast": "*"}
-_DIVISION = {"frac", "dfrac", "tfrac"}
-
-_TOKEN = re.compile(
-    r"\\(?P<command>[A-Za-z]+|.)|(?P<number>\d+(?:\.\d*)?|\.\d+)|(?P<letter>[A-Za-z])"
-    r"|(?P<space>\s+)|(?P<symbol>[-+*/^_{}()\[\]'=|])"
-)
-
-
-def _tokens(text: str) -> list[tuple[str, str]]:
-    tokens = []
-    position = 0
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None:
-            raise ParseError(
-                f"character {text[position]!r} in LaTeX {_excerpt(text)} is not supported; "
-                + _SUGGESTION
-            )
-        position = match.end()
-        kind = match.lastgroup
-        value = match.group(kind)
-        if kind == "space" or (kind == "command" and value in _SPACES):
-            continue
-        if kind == "command" and value in _IGNORED:
-            continue
-        tokens.append((kind, value))
-    return tokens
+from symgd.parse.names import FUNCTIONS
+from symgd.parse.sums import parse_with_sums
 
 
 class _Translator:
@@ -137,12 +58,12 @@ class _Translator:
     def __init__(self, text: str, known: frozenset[str]) -> None:
         self.text = text
         self.known = known
-        self.tokens = _tokens(text)
+        self.tokens = tokenize(text)
         self.position = 0
         self.sum_depth = 0
 
     def fail(self, what: str) -> ParseError:
-        return ParseError(f"{what} in LaTeX {_excerpt(self.text)}; {_SUGGESTION}")
+        return ParseError(f"{what} in LaTeX {excerpt(self.text)}; {SUGGESTION}")
 
     def peek(self, offset: int = 0) -> tuple[str, str] | None:
         index = self.position + offset
@@ -207,7 +128,7 @@ class _Translator:
             if token[0] == "command" and token[1] == "sum":
                 factors.extend(["*", self.sum()] if factors[-1] not in "*/" else [self.sum()])
                 break  # the sum's body is the rest of the product
-            if token[0] == "command" and token[1] in _PRODUCT or token == ("symbol", "*"):
+            if token[0] == "command" and token[1] in PRODUCT_COMMANDS or token == ("symbol", "*"):
                 self.take()
                 factors.append("*")
             elif token == ("symbol", "/"):
@@ -369,7 +290,7 @@ class _Translator:
         return first
 
     def command(self, name: str) -> str:
-        if name in _DIVISION:
+        if name in DIVISION_COMMANDS:
             numerator = self.braced()
             denominator = self.braced()
             return f"(({numerator})/({denominator}))"
@@ -388,24 +309,24 @@ class _Translator:
                     return f"(sigmoid({inner})*(1 - sigmoid({inner})))"
                 return f"sigmoid({inner})"
             return "sigma"
-        if name in _FUNCTION_COMMANDS or name == "ln":
+        if name in FUNCTION_COMMANDS or name == "ln":
             power = ""
             if self.at("^"):
                 self.take()
                 power = self.argument()
             inner = self.call_argument()
-            call = f"{_FUNCTION_COMMANDS[name]}({inner})"
+            call = f"{FUNCTION_COMMANDS[name]}({inner})"
             return f"({call})**({power})" if power else call
         if name == "pi":
             return "pi"
-        if name in _GREEK:
-            return _GREEK[name]
-        if name in _ACCENTS:
+        if name in GREEK:
+            return GREEK[name]
+        if name in ACCENTS:
             inner = self.braced()
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", inner):
                 raise self.fail(f"\\{name}{{{inner}}}")
-            return f"{inner}{_ACCENTS[name]}"
-        if name in _NAME_COMMANDS:
+            return f"{inner}{ACCENTS[name]}"
+        if name in NAME_COMMANDS:
             self.expect("{")
             parts = []
             while not self.at("}"):
@@ -416,7 +337,7 @@ class _Translator:
                 return f"{word}({self.call_argument()})"
             return word
         raise ParseError(
-            f"LaTeX command \\{name} is not supported in {_excerpt(self.text)}; {_SUGGESTION}"
+            f"LaTeX command \\{name} is not supported in {excerpt(self.text)}; {SUGGESTION}"
         )
 
     def braced(self) -> str:
@@ -449,124 +370,6 @@ def latex_translation(text: str, *, known: Iterable[str] = ()) -> str:
         raise ParseError("LaTeX text is too long; the limit is 10000 characters")
     stripped = text.strip().strip("$").strip()
     return _Translator(stripped, frozenset(known)).translate()
-
-
-def parse_with_sums(
-    text: str,
-    *,
-    symbols: Mapping[str, sympy.Symbol] | None = None,
-    data: Iterable[str] = (),
-) -> sympy.Expr:
-    """Parse SymPy syntax that may contain sums over the examples, ``Sum(body, i)``.
-
-    ``Sum(body, i)`` and ``Sum(body, (i, 1, m))`` are sums over the examples; in the body a data
-    symbol ``x`` or ``x_i`` is the example's value ``x[i]``. Outside a sum ``x_i`` is ``x``.
-    Each body and the rest of the text go through :func:`symgd.parse.parse_expression`.
-
-    Args:
-        text: e.g. ``"Sum((w*x_i + b - y_i)*x_i, (i, 1, m))/m"``.
-        symbols: Symbols to use for the names they contain.
-        data: Data symbol names.
-
-    Returns:
-        The expression, with ``sympy.Sum`` over :data:`EXAMPLE_INDEX` from 1 to ``m``.
-
-    Raises:
-        ParseError: Unsafe or unsupported text, or a sum that is not over the examples.
-
-    Example:
-        >>> parse_with_sums("Sum(w*x_i - y_i, (i, 1, m))/m", data=["x", "y"])
-        Sum(w*x[i] - y[i], (i, 1, m))/m
-    """
-    tree = _parse_tree(text)  # budgets first; ast.parse evaluates nothing
-    data = tuple(data)
-    symbols = dict(symbols or {})
-    stripped = text.strip()
-    calls = [
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Sum"
-    ]
-    if not calls:
-        return _unsubscript(parse_expression(stripped, symbols=symbols), data, None, frozenset())
-    replaced = stripped
-    bodies: dict[sympy.Symbol, sympy.Expr] = {}
-    # Right to left, so earlier offsets stay valid; nested sums are refused.
-    for number, call in enumerate(sorted(calls, key=lambda c: -c.col_offset)):
-        if any(other is not call and _inside(other, call) for other in calls):
-            raise ParseError(
-                f"nested sums in {_excerpt(stripped)}; write one sum over the examples"
-            )
-        index = _sum_index(call, stripped)
-        body = ast.get_source_segment(stripped, call.args[0])
-        expression = parse_expression(body, symbols=symbols)
-        if _symbol_named(expression, index) is not None:
-            raise ParseError(
-                f"the index {index} itself appears in the body of a sum in {_excerpt(stripped)}"
-            )
-        placeholder = symbol(f"symgdsum{number}")
-        bodies[placeholder] = _unsubscript(expression, data, index, frozenset(symbols))
-        start, end = call.col_offset, call.end_col_offset
-        replaced = replaced[:start] + f"symgdsum{number}" + replaced[end:]
-    outer = _unsubscript(parse_expression(replaced, symbols=symbols), data, None, frozenset())
-    m = symbol("m")
-    return outer.xreplace(
-        {
-            placeholder: sympy.Sum(body, (EXAMPLE_INDEX, 1, m))
-            for placeholder, body in bodies.items()
-        }
-    )
-
-
-def _inside(inner: ast.AST, outer: ast.AST) -> bool:
-    return any(node is inner for node in ast.walk(outer))
-
-
-def _sum_index(call: ast.Call, text: str) -> str:
-    problem = f"write Sum(body, i) or Sum(body, (i, 1, m)) in {_excerpt(text)}"
-    if len(call.args) != 2 or call.keywords:
-        raise ParseError(f"a sum takes a body and an index; {problem}")
-    limits = call.args[1]
-    if isinstance(limits, ast.Name):
-        return limits.id
-    if (
-        isinstance(limits, ast.Tuple)
-        and len(limits.elts) == 3
-        and isinstance(limits.elts[0], ast.Name)
-        and isinstance(limits.elts[1], ast.Constant)
-        and limits.elts[1].value == 1
-        and type(limits.elts[1].value) is int
-        and isinstance(limits.elts[2], ast.Name)
-        and limits.elts[2].id == "m"
-    ):
-        return limits.elts[0].id
-    raise ParseError(f"sums run over the examples i = 1 to m; {problem}")
-
-
-def _symbol_named(expression: sympy.Expr, name: str) -> sympy.Symbol | None:
-    return next((s for s in expression.free_symbols if s.name == name), None)
-
-
-def _unsubscript(
-    expression: sympy.Expr, data: tuple[str, ...], index: str | None, known: frozenset[str]
-) -> sympy.Expr:
-    """``x_i`` (and, inside a sum, ``x``) for a data symbol ``x`` -> ``x[i]`` or ``x``.
-
-    Inside a sum, ``yhat_i`` for a known symbol that is not data (an intermediate) is ``yhat``.
-    """
-    mapping: dict[sympy.Basic, sympy.Basic] = {}
-    for free in expression.free_symbols:
-        base, _, subscript = free.name.rpartition("_")
-        if index is not None:
-            if subscript == index and base in known and base not in data:
-                mapping[free] = symbol(base)
-            elif subscript == index and base and (base in data or not data):
-                mapping[free] = sympy.IndexedBase(base, real=True)[EXAMPLE_INDEX]
-            elif free.name in data:
-                mapping[free] = sympy.IndexedBase(free.name, real=True)[EXAMPLE_INDEX]
-        elif subscript == "i" and base in data:
-            mapping[free] = symbol(base)
-    return expression.xreplace(mapping)
 
 
 def parse_latex(
@@ -602,6 +405,4 @@ def parse_latex(
     try:
         return parse_with_sums(translated, symbols=symbols, data=data)
     except ParseError as error:
-        raise ParseError(
-            f"could not read LaTeX {_excerpt(text)} ({error}); {_SUGGESTION}"
-        ) from None
+        raise ParseError(f"could not read LaTeX {excerpt(text)} ({error}); {SUGGESTION}") from None

@@ -1,15 +1,10 @@
 """Stage 6, verify: finite-difference gradient checks and verdicts on hand-computed answers."""
 
 from symgd.verify.answers import (
-    AnswerCheck as AnswerCheck,
-    AnswerReport as AnswerReport,
-    Counterexample as Counterexample,
-    Hint as Hint,
     check_answer as check_answer,
     check_answers as check_answers,
-    read_answer as read_answer,
-    side_by_side as side_by_side,
 )
+from symgd.verify.function_answers import split_function as split_function
 from symgd.verify.gradcheck import (
     MODE_TOLERANCES as MODE_TOLERANCES,
     TOLERANCES as TOLERANCES,
@@ -20,22 +15,31 @@ from symgd.verify.gradcheck import (
     complex_step as complex_step,
     richardson as richardson,
 )
+from symgd.verify.reading import read_answer as read_answer
+from symgd.verify.report import (
+    AnswerCheck as AnswerCheck,
+    AnswerReport as AnswerReport,
+    Counterexample as Counterexample,
+    Hint as Hint,
+    side_by_side as side_by_side,
+)
 
 __all__ = [
-    "ParameterCheck",
-    "GradientCheck",
-    "TOLERANCES",
+    "check_answer",
+    "check_answers",
+    "split_function",
     "MODE_TOLERANCES",
+    "TOLERANCES",
+    "GradientCheck",
+    "ParameterCheck",
     "central_difference",
     "check_gradient",
     "complex_step",
     "richardson",
+    "read_answer",
     "AnswerCheck",
     "AnswerReport",
     "Counterexample",
     "Hint",
-    "check_answer",
-    "check_answers",
-    "read_answer",
     "side_by_side",
 ]

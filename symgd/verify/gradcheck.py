@@ -34,17 +34,6 @@ from dataclasses import dataclass
 
 import numpy
 
-__all__ = [
-    "ParameterCheck",
-    "GradientCheck",
-    "TOLERANCES",
-    "MODE_TOLERANCES",
-    "central_difference",
-    "check_gradient",
-    "complex_step",
-    "richardson",
-]
-
 #: Default (rtol, atol) per floating-point type: float32 has ~7 digits, so its
 #: differences carry ~1e-3 relative noise.
 TOLERANCES: dict[type, tuple[float, float]] = {
@@ -176,6 +165,11 @@ def central_difference(
 
     Returns:
         The numeric gradient, same shape as ``theta``.
+
+    Example:
+        >>> g = central_difference(lambda t: float(t @ t), numpy.array([1.0, -2.0]))
+        >>> bool(numpy.allclose(g, [2.0, -4.0]))
+        True
     """
     theta = numpy.array(theta, copy=True)
     flat = theta.reshape(-1)
@@ -325,6 +319,16 @@ def check_gradient(
 
     Returns:
         A :class:`GradientCheck`; ``passed`` is False if any parameter fails.
+
+    Raises:
+        ValueError: ``mode`` is not one of the three modes.
+
+    Example:
+        >>> loss = lambda t: float(numpy.sum(t**3))
+        >>> theta = numpy.array([0.5, 2.0])
+        >>> check = check_gradient(loss, lambda t: 3 * t**2, theta, mode="richardson")
+        >>> check.passed, check.method
+        (True, 'richardson')
     """
     theta = numpy.asarray(theta)
     if not numpy.issubdtype(theta.dtype, numpy.floating):
