@@ -1,7 +1,13 @@
 """Lecture notes on top of the stages: document model, builder, topics, writers."""
 
-from symgd.notes.builder import (
+from symgd.notes.catalogue import (
     TOPICS as TOPICS,
+    Topic as Topic,
+    build_notes as build_notes,
+    custom_notes as custom_notes,
+)
+from symgd.notes.code import loop_code as loop_code
+from symgd.notes.document import (
     Code as Code,
     Equation as Equation,
     Figure as Figure,
@@ -11,37 +17,30 @@ from symgd.notes.builder import (
     Prose as Prose,
     Rendered as Rendered,
     Section as Section,
-    Topic as Topic,
-    build_notes as build_notes,
-    compile_pdf as compile_pdf,
-    custom_notes as custom_notes,
-    descent_runs as descent_runs,
-    gradient_code as gradient_code,
-    loop_code as loop_code,
     to_markdown as to_markdown,
     to_tex as to_tex,
-    write_notes as write_notes,
 )
+from symgd.notes.files import compile_pdf as compile_pdf, write_notes as write_notes
+from symgd.notes.runs import descent_runs as descent_runs
 
 __all__ = [
     "TOPICS",
-    "Code",
-    "Equation",
-    "Figure",
-    "Notation",
-    "Notes",
-    "PartialDerivative",
-    "Prose",
-    "Rendered",
-    "Section",
     "Topic",
     "build_notes",
     "custom_notes",
-    "descent_runs",
-    "gradient_code",
     "loop_code",
-    "compile_pdf",
-    "to_markdown",
+    "Notation",
+    "Notes",
+    "Section",
+    "Prose",
+    "Equation",
+    "Figure",
+    "Code",
+    "Rendered",
+    "PartialDerivative",
     "to_tex",
+    "to_markdown",
+    "compile_pdf",
     "write_notes",
+    "descent_runs",
 ]

@@ -25,35 +25,69 @@ from symgd.derive.scalar import LOSS_SYMBOL, ChainStep, Derivation
 from symgd.display import display_latex
 
 __all__ = [
+    "latex_printer",
     "latex",
-    "text",
     "partial",
+    "text",
     "to_latex",
     "to_markdown",
-    "to_document",
     "to_text",
-    "descent_step_latex",
+    "to_document",
     "document",
+    "escape_tex",
+    "descent_step_latex",
+    "align",
+    "math_block",
+    "code_listing",
+    "code_block",
 ]
 
 
-class _LatexPrinter(LatexPrinter):
-    """SymPy's LaTeX printer, writing subtracted terms last (``\\hat{y} - y``, not ``-y + ...``)."""
+class _SubtractedLast:
+    """symgd's term order: subtracted terms last (``\\hat{y} - y``, not ``-y + \\hat{y}``)."""
 
     def _as_ordered_terms(self, expr, order=None):
         terms = super()._as_ordered_terms(expr, order=order)
         return sorted(terms, key=lambda term: term.could_extract_minus_sign())
 
 
-class _StrPrinter(StrPrinter):
+class _LatexPrinter(_SubtractedLast, LatexPrinter):
+    """SymPy's LaTeX printer in symgd's term order.
+
+    SymPy's ``symbol_names`` setting may also name a symbol by its name (a ``str`` key),
+    whatever its assumptions: ``{"alpha": r"\\eta"}`` shows ``alpha`` and ``alpha``
+    declared positive alike.
+    """
+
+    def _print_Symbol(self, expr: sympy.Symbol, style: str = "plain") -> str:
+        shown = self._settings["symbol_names"].get(expr.name)
+        return super()._print_Symbol(expr, style=style) if shown is None else shown
+
+
+class _StrPrinter(_SubtractedLast, StrPrinter):
     """SymPy's plain-text printer with the same term order as :class:`_LatexPrinter`."""
 
-    def _as_ordered_terms(self, expr, order=None):
-        terms = super()._as_ordered_terms(expr, order=order)
-        return sorted(terms, key=lambda term: term.could_extract_minus_sign())
+
+def latex_printer(**settings: object) -> LatexPrinter:
+    r"""symgd's LaTeX printer, configured with SymPy printer settings.
+
+    Args:
+        **settings: Settings of :class:`sympy.printing.latex.LatexPrinter` on top of
+            symgd's (``order="grlex"``, no multiplication sign), e.g.
+            ``symbol_names={"alpha": r"\eta"}`` or ``mat_symbol_style="bold"``.
+
+    Returns:
+        A printer; ``printer.doprint(expr)`` is the LaTeX.
+
+    Example:
+        >>> alpha = sympy.Symbol("alpha", positive=True)
+        >>> latex_printer(symbol_names={"alpha": r"\eta"}).doprint(2 * alpha)
+        '2 \\eta'
+    """
+    return _LatexPrinter({"order": "grlex", "mul_symbol": None, **settings})
 
 
-_PRINTER = _LatexPrinter({"order": "grlex", "mul_symbol": None})
+_PRINTER = latex_printer()
 _TEXT = _StrPrinter({"order": "grlex"})
 
 
@@ -209,9 +243,7 @@ def to_latex(derivation: Derivation, *, environment: str = "align*") -> str:
     Returns:
         LaTeX source; requires ``amsmath``.
     """
-    lines = [line for group in _lines(derivation) for line in group]
-    body = " \\\\\n".join(lines)
-    return f"\\begin{{{environment}}}\n{body}\n\\end{{{environment}}}"
+    return align([line for group in _lines(derivation) for line in group], environment=environment)
 
 
 def to_markdown(derivation: Derivation, *, title: str | None = None) -> str:
@@ -227,16 +259,16 @@ def to_markdown(derivation: Derivation, *, title: str | None = None) -> str:
     groups = _lines(derivation)
     parts = [f"# {title}\n"] if title else []
     parts.append("**Model and objective**\n")
-    parts.append(_math_block(groups[0]))
+    parts.append(math_block(groups[0]))
     for step, group in zip(derivation.steps, groups[1:], strict=True):
         parts.append(f"**Gradient with respect to ${latex(step.param)}$** (chain rule)\n")
-        parts.append(_math_block(group))
+        parts.append(math_block(group))
     return "\n".join(parts)
 
 
-def _math_block(lines: Sequence[str]) -> str:
-    body = " \\\\\n".join(lines)
-    return f"$$\n\\begin{{aligned}}\n{body}\n\\end{{aligned}}\n$$\n"
+def math_block(lines: Sequence[str]) -> str:
+    """Aligned lines (``lhs &= rhs``) as Markdown display math: ``$$`` around ``aligned``."""
+    return f"$$\n{align(lines, environment='aligned')}\n$$\n"
 
 
 def document(body: str, *, title: str = "Derivation") -> str:
@@ -291,18 +323,47 @@ def to_document(derivation: Derivation, *, title: str = "Gradient derivation") -
         True
     """
     groups = _lines(derivation)
-    sections = ["\\section*{Model and objective}", _align(groups[0])]
+    sections = ["\\section*{Model and objective}", align(groups[0])]
     for step, group in zip(derivation.steps, groups[1:], strict=True):
         sections.append(f"\\section*{{Gradient with respect to ${latex(step.param)}$}}")
         sections.append(
             "By the chain rule through the named intermediates, then summed over the examples:"
         )
-        sections.append(_align(group))
+        sections.append(align(group))
     return document("\n".join(sections), title=title)
 
 
-def _align(lines: Sequence[str]) -> str:
-    return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}"
+def align(lines: Sequence[str], *, environment: str = "align*") -> str:
+    """Aligned lines (``lhs &= rhs``) as a LaTeX ``align*`` block (``align``: numbered)."""
+    body = " \\\\\n".join(lines)
+    return f"\\begin{{{environment}}}\n{body}\n\\end{{{environment}}}"
+
+
+#: Longest code line set in ``\footnotesize`` typewriter within the page; longer: ``\scriptsize``.
+_LISTING_WIDTH = 90
+
+
+def code_listing(source: str) -> str:
+    r"""Python source as a LaTeX listing: ``verbatim`` (LaTeX's own), small type.
+
+    Example:
+        >>> print(code_listing("def f(x):\n    return x\n"))
+        {\footnotesize
+        \begin{verbatim}
+        def f(x):
+            return x
+        \end{verbatim}
+        }
+    """
+    lines = source.rstrip().splitlines()
+    size = r"\footnotesize" if max(map(len, lines), default=0) <= _LISTING_WIDTH else r"\scriptsize"
+    code = "\n".join(lines)
+    return f"{{{size}\n\\begin{{verbatim}}\n{code}\n\\end{{verbatim}}\n}}"
+
+
+def code_block(source: str) -> str:
+    """Python source as a fenced Markdown code block."""
+    return f"```python\n{source.rstrip()}\n```\n"
 
 
 def to_text(derivation: Derivation) -> str:

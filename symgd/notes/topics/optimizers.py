@@ -1,0 +1,98 @@
+"""Momentum, Nesterov, RMSProp and Adam: update rules from their SymPy definitions, and runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy
+import sympy
+
+from symgd.compile import compile_objective
+from symgd.define import linear_regression
+from symgd.derive import derive
+from symgd.notes.builder import ALPHA, Builder
+from symgd.notes.runs import contour_loss, recorded
+from symgd.render import descent_paths, loss_curves
+from symgd.train import (
+    GradientTransformation,
+    adam,
+    momentum,
+    nesterov,
+    rmsprop,
+    update_rule_latex,
+)
+
+__all__ = ["OPTIMIZERS", "build"]
+
+#: Each optimiser of the note, from its learning rate.
+OPTIMIZERS: dict[str, Callable[[float], GradientTransformation]] = {
+    "momentum": lambda rate: momentum(rate, beta=0.9),
+    "Nesterov": lambda rate: nesterov(rate, beta=0.9),
+    "RMSProp": lambda rate: rmsprop(rate, decay=0.9),
+    "Adam": lambda rate: adam(rate),
+}
+_RATES = {"momentum": 0.05, "Nesterov": 0.05, "RMSProp": 0.05, "Adam": 0.1}
+_NOTATION = (
+    (sympy.Symbol("g_t"), "gradient at step t"),
+    (sympy.Symbol("theta_t"), "parameters at step t"),
+    (ALPHA, "learning rate"),
+    (sympy.Symbol("v_t"), "velocity (momentum, Nesterov) or running mean of squared gradients"),
+    (sympy.Symbol("m_t"), "running mean of the gradients (Adam)"),
+    (sympy.Symbol("mhat_t"), "bias-corrected means (Adam): m and v divided by 1 - beta^t"),
+    (sympy.Symbol("beta"), "momentum coefficient"),
+    (sympy.Symbol("rho"), "decay of the running mean (RMSProp)"),
+    (sympy.Symbol("beta_1"), "decays of the two running means (Adam), beta_1 and beta_2"),
+    (sympy.Symbol("epsilon"), "a small number keeping the denominator away from zero"),
+)
+
+
+def _runs(b: Builder, transforms: dict[str, GradientTransformation]) -> None:
+    """150 full-batch steps of each optimiser through the runner, on long, narrow contours."""
+    compiled = compile_objective(derive(linear_regression()))
+    rng = numpy.random.default_rng(9)
+    x = rng.uniform(1.0, 3.0, 100)  # far from zero: long, narrow contours in (w, b)
+    data = {"x": x, "y": 2.0 * x + 1.0 + 0.2 * rng.standard_normal(x.size)}
+    paths, runs = {}, {}
+    for name, transform in transforms.items():
+        result, paths[name] = recorded(
+            compiled, data, {"w": -1.0, "b": 4.0}, optimizer=transform, epochs=150, progress=False
+        )
+        runs[name] = result.loss_history
+    b.section("The optimisers on an ill-conditioned problem")
+    b.say(
+        "Linear regression with inputs between 1 and 3, so that w and b are strongly coupled "
+        "(long, narrow contours); 150 full-batch steps of each optimiser from the same start:"
+    )
+    b.figure(
+        "paths",
+        "Paths of momentum, Nesterov, RMSProp and Adam over the contours of J.",
+        lambda p: descent_paths(
+            contour_loss(compiled, data), paths, p, names=("w", "b"), columns=2
+        ),
+        width=1.0,
+    )
+    b.figure("curves", "Loss per step of each optimiser.", lambda p: loss_curves(runs, p))
+
+
+def build(b: Builder) -> str:
+    for shown, meaning in _NOTATION:
+        b.note(shown, meaning)
+    b.section("Update rules")
+    b.say(
+        "Each optimiser's update, printed from the same SymPy equations that symgd compiles "
+        "into its NumPy update (element-wise, for every parameter):"
+    )
+    transforms = {name: make(_RATES[name]) for name, make in OPTIMIZERS.items()}
+    for name, transform in transforms.items():
+        b.say(f"{name}:")
+        body = update_rule_latex(transform)
+        lines = body.removeprefix("\\begin{aligned}\n").removesuffix("\n\\end{aligned}")
+        rows = []
+        for n, line in enumerate(lines.split(" \\\\\n")):
+            lhs, rhs = line.split(" &= ", 1)
+            rows.append((f"{name.lower()}-{n}", lhs, [rhs]))
+        b.equations(*rows)
+        b.formulas[name] = sympy.Tuple(*transform.equations)
+    if b.trains:
+        _runs(b, transforms)
+    return "Optimizers: momentum, Nesterov, RMSProp and Adam"

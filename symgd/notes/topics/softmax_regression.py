@@ -1,0 +1,130 @@
+"""Softmax regression over three classes: the error signal ``δ_k = p_k − y_k``."""
+
+from __future__ import annotations
+
+import numpy
+import sympy
+
+from symgd.define import objective
+from symgd.derive import LOSS_SYMBOL, derive, is_zero, lecturer_form
+from symgd.notes.builder import Builder
+from symgd.notes.code import compiled_or_code
+from symgd.notes.runs import batch_and_mini_batch, rates_and_code
+from symgd.parse import symbol
+from symgd.render import loss_curves
+
+__all__ = ["CLASSES", "build"]
+
+CLASSES = 3
+_FEATURES = ("x1", "x2")
+
+
+def _delta(k: int) -> sympy.Symbol:
+    return sympy.Symbol(f"delta_{k + 1}", real=True)
+
+
+def _error_signals(b: Builder, head, labels: list[sympy.Symbol]) -> list[sympy.Expr]:
+    """``∂ℓ/∂z_k`` for each logit, simplified with one-hot labels to ``p_k − y_k``."""
+    derivation = derive(head)
+    deltas = []
+    for k, step in enumerate(derivation.steps):
+        p = head.intermediates[k + 1][0]
+        # One-hot labels: eliminate a label other than y_k, then see what is left besides p_k.
+        other = labels[-1] if k != CLASSES - 1 else labels[0]
+        one_hot = {other: 1 - sympy.Add(*(y for y in labels if y != other))}
+        remainder = step.result.xreplace(one_hot) - head.substitutions[p]
+        remainder = lecturer_form(sympy.simplify(remainder))
+        if not remainder.free_symbols <= set(labels):
+            raise ArithmeticError(f"the error signal of {step.param} does not simplify")
+        deltas.append(p + remainder)
+        rhs = [b.chain_of_partials(step), b.tex(deltas[-1]), b.tex(_delta(k))]
+        b.equations((f"delta-{k + 1}", b.partial(LOSS_SYMBOL, step.param), rhs))
+        b.formulas[f"delta{k + 1}"] = deltas[-1]
+    b.derivations.append(derivation)
+    return deltas
+
+
+def _weight_gradients(b: Builder, head, deltas, labels, normaliser: str) -> object:
+    """Every weight's gradient is its class's error signal times the input it multiplies."""
+    params, define = [], {}
+    for k in range(1, CLASSES + 1):
+        row = [f"w{k}{j}" for j in range(1, len(_FEATURES) + 1)]
+        params += row + [f"b{k}"]
+        define[f"z{k}"] = " + ".join(f"{w}*{x}" for w, x in zip(row, _FEATURES)) + f" + b{k}"
+    scores = " - ".join(f"y{k}*z{k}" for k in range(1, CLASSES + 1))
+    full = objective(
+        f"log({normaliser}) - {scores}",
+        params,
+        [*_FEATURES, *(y.name for y in labels)],
+        define=define,
+    )
+    derivation = derive(full)
+    b.derivations.append(derivation)
+    lines = []
+    for step in derivation.steps:
+        k = next(i for i, (_, d) in enumerate(full.intermediates) if step.param in d.free_symbols)
+        z, definition = full.intermediates[k]
+        local = sympy.diff(definition, step.param)
+        claimed = deltas[k].xreplace(head.substitutions).xreplace(full.substitutions) * local
+        # The derivation engine's result (one-hot labels) must equal delta_k * dz_k/dw.
+        one_hot = {labels[-1]: 1 - sympy.Add(*labels[:-1])}
+        if not is_zero((step.result - claimed).xreplace(one_hot)):
+            raise ArithmeticError(f"gradient of {step.param} is not delta_k times its input")
+        chain = f"{b.partial(LOSS_SYMBOL, z)} {b.partial(z, step.param)}"
+        rhs = [chain, b.tex(_delta(k) * local)]
+        lines.append((f"grad-{step.param.name}", b.partial(LOSS_SYMBOL, step.param), rhs))
+        b.formulas[f"dl/d{step.param.name}"] = step.result
+    b.equations(*lines)
+    return derivation
+
+
+def build(b: Builder) -> str:
+    classes = range(1, CLASSES + 1)
+    names = [f"y{k}" for k in classes]
+    labels = [symbol(n) for n in names]
+    normaliser = " + ".join(f"exp(z{k})" for k in classes)
+    define = {"S": normaliser, **{f"p{k}": f"exp(z{k})/S" for k in classes}}
+    loss = " - ".join(f"y{k}*log(p{k})" for k in classes)
+    head = objective("-" + loss, [f"z{k}" for k in classes], names, define=define)
+    for k in classes:
+        b.note(symbol(f"z{k}"), f"logit (score) of class {k}")
+        b.note(symbol(f"p{k}"), f"softmax probability of class {k}")
+        b.note(symbol(f"y{k}"), f"1 if the example is of class {k}, else 0")
+    b.note(symbol("S"), "the softmax normaliser")
+    b.objective_notation(head)
+    b.note(sympy.Symbol("delta_k"), "error signal of class k: the derivative of the loss by z_k")
+    b.section("Softmax and cross-entropy")
+    b.say(
+        "With one-hot labels (exactly one y_k equals 1), the softmax cross-entropy of one example:"
+    )
+    b.model(head, "head-")
+    b.section("The error signal")
+    b.say(
+        "The derivative of the loss by each logit, through the normaliser S and every "
+        "probability; with the one-hot constraint it simplifies to the error signal:"
+    )
+    deltas = _error_signals(b, head, labels)
+    for k in classes:
+        b.note(symbol(f"w{k}1"), f"weights of class {k} (w{k}1, w{k}2) and its bias b{k}")
+    b.note(symbol("x1"), "features of one example (x1, x2)")
+    b.section("Gradients of the weights")
+    b.say(
+        "Each logit is linear in its row of weights, so every weight gradient is the error "
+        "signal times the input it multiplies (checked against the full derivation):"
+    )
+    derivation = _weight_gradients(b, head, deltas, labels, normaliser)
+    compiled = compiled_or_code(b, derivation)
+    if compiled is not None:
+        rng = numpy.random.default_rng(2)
+        centres = numpy.array([[0.0, 1.5], [-1.4, -0.8], [1.4, -0.8]])
+        label = numpy.repeat(numpy.arange(CLASSES), 80)
+        points = centres[label] + 0.7 * rng.standard_normal((label.size, 2))
+        data = {"x1": points[:, 0], "x2": points[:, 1]}
+        data.update({f"y{k + 1}": (label == k).astype(float) for k in range(CLASSES)})
+        start = dict.fromkeys(compiled.params, 0.0)
+        runs = batch_and_mini_batch(compiled, data, start, rate=0.5, epochs=60)
+        b.section("Training")
+        b.say("Trained on 240 seeded examples from three Gaussian classes:")
+        b.figure("modes", "Training loss of softmax regression.", lambda p: loss_curves(runs, p))
+        rates_and_code(b, compiled, data, start, (0.01, 0.5, 8.0, 80.0), batch_size=16)
+    return "Softmax regression: the error signal p - y"

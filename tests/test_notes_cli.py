@@ -1,0 +1,151 @@
+"""``symgd notes`` and ``symgd plot-path``: the commands on top of symgd.notes."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy
+import pytest
+
+import symgd.cli as cli
+from symgd.notes import TOPICS, compile_pdf
+
+
+def test_cli_refuses_hostile_name(tmp_path, capsys):
+    status = cli.main(
+        [
+            "notes",
+            "--loss",
+            "(y - w*x)**2",
+            "--params",
+            r"w,\input{/etc/hostname}",
+            "--data",
+            "x,y",
+            "-o",
+            str(tmp_path / "n.tex"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("symgd: error:") and err.count("\n") == 1
+    assert not (tmp_path / "n.tex").exists()
+
+
+# ---------------------------------------------------------------- pdflatex missing
+
+
+def test_missing_pdflatex_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    (tmp_path / "a.tex").write_text("x", encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match="pdflatex is not installed"):
+        compile_pdf(tmp_path / "a.tex")
+    status = cli.main(["notes", "optimizers", "-o", str(tmp_path / "o.tex"), "--pdf"])
+    err = capsys.readouterr().err
+    assert status == 2 and "pdflatex is not installed" in err and err.count("\n") == 1
+
+
+# ---------------------------------------------------------------- commands
+
+
+def test_cli_list(capsys):
+    assert cli.main(["notes", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(TOPICS)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["notes"],
+        ["notes", "linear-regression"],
+        ["notes", "linear-regression", "-o", "x.docx"],
+        ["notes", "no-such-topic", "-o", "x.md"],
+        ["notes", "--list", "linear-regression"],
+        ["notes", "linear-regression", "--loss", "x", "-o", "x.md"],
+    ],
+)
+def test_cli_bad_notes_arguments(argv, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("symgd: error:") and err.count("\n") == 1
+
+
+def test_cli_topic_markdown(tmp_path, capsys):
+    assert cli.main(["notes", "optimizers", "-o", str(tmp_path / "opt.md")]) == 0
+    text = (tmp_path / "opt.md").read_text(encoding="utf-8")
+    assert "\\hat{m}_{t}" in text and (tmp_path / "opt-figures" / "optimizers-paths.png").exists()
+
+
+def _csv(tmp_path):
+    rng = numpy.random.default_rng(0)
+    x = rng.uniform(-1, 1, 40)
+    y = 2 * x + 1 + 0.1 * rng.standard_normal(40)
+    path = tmp_path / "d.csv"
+    path.write_text("x,y\n" + "".join(f"{a},{b}\n" for a, b in zip(x, y)), encoding="utf-8")
+    return path
+
+
+def test_cli_custom_notes_with_data(tmp_path, capsys):
+    argv = [
+        "notes",
+        "--loss",
+        "(y - yhat)**2/2",
+        "--params",
+        "w,b",
+        "--data",
+        "x,y",
+        "--define",
+        "yhat=w*x+b",
+        "--csv",
+        str(_csv(tmp_path)),
+        "--lr",
+        "0.5",
+        "--epochs",
+        "20",
+        "-o",
+        str(tmp_path / "c.tex"),
+    ]
+    assert cli.main(argv) == 0
+    source = (tmp_path / "c.tex").read_text(encoding="utf-8")
+    assert source.count("\\includegraphics") == 3
+
+
+def _plot_path(tmp_path, loss: str, params: str, *options: str) -> list[str]:
+    """``symgd plot-path`` on the seeded CSV, writing ``p.png``."""
+    csv = str(_csv(tmp_path))
+    png = str(tmp_path / "p.png")
+    return [
+        "plot-path",
+        loss,
+        "--params",
+        params,
+        "--data",
+        "x,y",
+        "--csv",
+        csv,
+        "-o",
+        png,
+        *options,
+    ]
+
+
+def test_cli_plot_path(tmp_path, capsys):
+    import matplotlib.image
+
+    argv = _plot_path(tmp_path, "(y - w*x - b)**2/2", "w,b", "--lr", "0.3", "--epochs", "5")
+    assert cli.main(argv) == 0
+    from symgd.render import DPI, FIGURE_SIZE
+
+    image = matplotlib.image.imread(tmp_path / "p.png")
+    assert image.shape[:2] == (FIGURE_SIZE[1] * DPI, 3 * FIGURE_SIZE[0] * DPI)
+    out = capsys.readouterr().out
+    assert "stochastic: 200 steps" in out and "mini-batch (16): 15 steps" in out
+
+
+def test_cli_plot_path_needs_two_parameters(tmp_path, capsys):
+    assert cli.main(_plot_path(tmp_path, "(y - w*x)**2", "w")) == 2
+    assert "two parameters" in capsys.readouterr().err
+
+
+def test_cli_plot_path_divergence_fails(tmp_path, capsys):
+    assert cli.main(_plot_path(tmp_path, "(y - w*x - b)**2/2", "w,b", "--lr", "40")) == 1
+    assert "diverged" in capsys.readouterr().err and (tmp_path / "p.png").exists()
