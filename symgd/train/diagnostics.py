@@ -1,31 +1,122 @@
-"""Stage 5, train: what a run did, in words.
+r"""Stage 5, train: what a run did, in words.
+
+Each diagnosis is defined once here and used by the runner (:attr:`TrainResult.diagnostics
+<symgd.train.state.TrainResult.diagnostics>`) and by the learning-rate comparison
+(:func:`classify_run`): divergence, oscillation, exploding and vanishing gradients.
 
 Example:
     >>> classify_run([1.0, 0.0, 0.0], best_final=0.0)
     'good'
+    >>> loss_oscillates([1.0, 0.2, 0.4, 0.1]), loss_oscillates([1.0, 0.4, 0.2, 0.1])
+    (True, False)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy
 
-__all__ = ["RATE_KINDS", "classify_run", "classify_runs"]
-
 #: The verdicts :func:`classify_run` gives, in the order of growing learning rate.
 RATE_KINDS = ("too small", "good", "oscillating", "diverging")
+
+#: A change of the loss between epochs counts when it exceeds this fraction of the range the
+#: loss covers (max − min): rounding and sampling noise near the minimum stay below it.
+OSCILLATION_THRESHOLD = 0.01
+#: Successive updates whose mean cosine is below this point back and forth: oscillation.
+OSCILLATION_COSINE = -0.5
+#: How many recent steps the update-direction test looks at.
+OSCILLATION_WINDOW = 100
+#: A block's gradient norm is "exploding" once it exceeds its first value by this factor.
+EXPLODING_FACTOR = 1e3
+#: A block's gradient is "vanishing" when its norm is typically below this fraction of the
+#: largest block's norm at the same step.
+VANISHING_RATIO = 1e-4
+
+
+def _significant_changes(history: Sequence[float]) -> numpy.ndarray:
+    """The epoch-to-epoch changes of the finite losses larger than the threshold."""
+    values = numpy.asarray(history, dtype=numpy.float64).reshape(-1)
+    values = values[numpy.isfinite(values)]
+    if values.size < 3:
+        return numpy.zeros(0)
+    changes = numpy.diff(values)
+    return changes[numpy.abs(changes) > OSCILLATION_THRESHOLD * (values.max() - values.min())]
+
+
+def loss_oscillates(history: Sequence[float]) -> bool:
+    r"""Whether a loss history goes up and down: the one definition of an oscillating loss.
+
+    The loss oscillates when, between epochs, it both falls and rises by more than
+    :data:`OSCILLATION_THRESHOLD` of the range it covers,
+    :math:`|J_{k+1} - J_k| > 0.01\,(\max_k J_k - \min_k J_k)` with both signs occurring.
+    Non-finite values are ignored (divergence is a diagnosis of its own).
+
+    Args:
+        history: Loss per epoch.
+
+    Returns:
+        ``True`` for an oscillating loss.
+
+    Example:
+        >>> loss_oscillates([3.0, 1.0, 3.0, 1.0, 3.0])
+        True
+        >>> loss_oscillates([1.0, 0.5, 0.25, 0.25 + 1e-9, 0.2])  # a rise at the noise level
+        False
+    """
+    changes = _significant_changes(history)
+    return bool(numpy.any(changes > 0) and numpy.any(changes < 0))
+
+
+def oscillation(loss_history: Sequence[float], update_cosines: Sequence[float] = ()) -> str | None:
+    """The oscillation finding of a run, in words, or ``None``.
+
+    A run oscillates when its successive updates point in nearly opposite directions (mean
+    cosine below :data:`OSCILLATION_COSINE` over the last :data:`OSCILLATION_WINDOW` steps, when
+    the updates are known) or when its loss oscillates (:func:`loss_oscillates`).
+
+    Args:
+        loss_history: Loss per epoch.
+        update_cosines: Cosine between each update and the one before (``nan`` when undefined).
+
+    Returns:
+        The finding, starting with ``"oscillation:"``.
+
+    Example:
+        >>> oscillation([3.0, 1.0, 3.0, 1.0, 3.0, 1.0])[:40]
+        'oscillation: the training loss goes up a'
+        >>> oscillation([3.0, 2.0, 1.5], update_cosines=[-1.0] * 10)[:45]
+        'oscillation: successive updates point in near'
+    """
+    cosines = numpy.asarray(update_cosines[-OSCILLATION_WINDOW:], dtype=numpy.float64)
+    cosines = cosines[numpy.isfinite(cosines)]
+    if cosines.size >= 10 and cosines.mean() < OSCILLATION_COSINE:
+        return (
+            f"oscillation: successive updates point in nearly opposite directions (mean cosine "
+            f"{cosines.mean():.2f} over the last {cosines.size} steps): each step overshoots the "
+            f"minimum along a steep direction; a smaller learning rate (or momentum) damps it"
+        )
+    if loss_oscillates(loss_history):
+        changes = _significant_changes(loss_history)
+        return (
+            f"oscillation: the training loss goes up and down (it rose in "
+            f"{int(numpy.sum(changes > 0))} of {len(loss_history) - 1} epochs by more than "
+            f"{OSCILLATION_THRESHOLD:.0%} of its range); a smaller learning rate or a larger "
+            f"batch steadies it"
+        )
+    return None
 
 
 def classify_run(history: Sequence[float], best_final: float) -> str:
     r"""Say what a learning rate did: ``too small``, ``good``, ``oscillating`` or ``diverging``.
 
     * diverging: the loss became ``nan``/``inf`` or ended above where it started;
-    * oscillating: the loss went down overall but rose at some epoch (by more than
-      :math:`10^{-9}` relative);
-    * good: it went down monotonically and closed at least 99 % of the gap
+    * oscillating: the loss went down overall but goes up and down (:func:`loss_oscillates`,
+      the definition the runner's diagnosis uses too);
+    * good: it went down steadily and closed at least 99 % of the gap
       :math:`J_0 - J^\ast` to the best final loss :math:`J^\ast` of the comparison;
-    * too small: it went down monotonically but closed less of that gap.
+    * too small: it went down steadily but closed less of that gap.
 
     Args:
         history: Loss per epoch.
@@ -33,6 +124,9 @@ def classify_run(history: Sequence[float], best_final: float) -> str:
 
     Returns:
         One of :data:`RATE_KINDS`.
+
+    Raises:
+        ValueError: If the history is empty.
 
     Example:
         >>> classify_run([1.0, 0.9, 0.8], best_final=0.0)
@@ -49,8 +143,7 @@ def classify_run(history: Sequence[float], best_final: float) -> str:
         raise ValueError("an empty loss history cannot be classified")
     if not numpy.all(numpy.isfinite(values)) or values[-1] > values[0]:
         return "diverging"
-    scale = numpy.maximum(numpy.abs(values[:-1]), 1e-300)
-    if numpy.any(numpy.diff(values) > 1e-9 * scale):
+    if loss_oscillates(values):
         return "oscillating"
     gap = values[0] - best_final
     if gap <= 0 or values[0] - values[-1] >= 0.99 * gap:
@@ -69,3 +162,134 @@ def classify_runs(histories_by_rate: Mapping[float, Sequence[float]]) -> dict[fl
     finite = [f for f in finals if numpy.isfinite(f)]
     best = min(finite) if finite else 0.0
     return {rate: classify_run(h, best) for rate, h in histories_by_rate.items()}
+
+
+def largest_curvature(
+    gradient: Callable[[numpy.ndarray], numpy.ndarray],
+    theta: numpy.ndarray,
+    *,
+    iterations: int = 30,
+    seed: int = 0,
+) -> float:
+    """Estimate the largest Hessian eigenvalue ``L`` by power iteration.
+
+    Hessian-vector products come from differences of the gradient,
+    ``H v ≈ (∇J(θ + ε v) − ∇J(θ − ε v)) / 2ε``. Batch gradient descent on a
+    quadratic is stable exactly when ``α < 2 / L``.
+
+    Args:
+        gradient: ``∇J`` on the full training set.
+        theta: Where to estimate the curvature.
+        iterations: Power-iteration steps.
+        seed: Seed of the starting vector.
+
+    Returns:
+        The estimate of ``L`` (``nan`` when it cannot be estimated).
+
+    Example:
+        >>> import numpy
+        >>> A = numpy.diag([1.0, 4.0])
+        >>> round(largest_curvature(lambda t: A @ t, numpy.zeros(2)), 6)
+        4.0
+    """
+    rng = numpy.random.default_rng(seed)
+    v = rng.standard_normal(theta.shape)
+    v /= numpy.linalg.norm(v)
+    eps = 1e-4 * max(1.0, float(numpy.linalg.norm(theta)))
+    estimate = float("nan")
+    for _ in range(iterations):
+        hv = (gradient(theta + eps * v) - gradient(theta - eps * v)) / (2 * eps)
+        norm = float(numpy.linalg.norm(hv))
+        if not math.isfinite(norm) or norm == 0:
+            return estimate
+        estimate = float(v @ hv)
+        v = hv / norm
+    return abs(estimate)
+
+
+def divergence(
+    gradient: Callable[[numpy.ndarray], numpy.ndarray],
+    theta: numpy.ndarray,
+    learning_rate: float,
+    loss: float,
+    *,
+    epoch: int,
+    step: int,
+) -> str:
+    """The plain-words diagnosis of a run that blew up, with a learning rate to try.
+
+    Args:
+        gradient: ``∇J`` on the full training set (for the curvature estimate).
+        theta: The last finite parameters.
+        learning_rate: The rate of the last step.
+        loss: The loss that blew up.
+        epoch: Epochs completed before the blow-up.
+        step: Steps completed before the blow-up.
+
+    Returns:
+        The message, naming the epoch and step and suggesting a stable rate.
+
+    Example:
+        >>> import numpy
+        >>> divergence(lambda t: 4 * t, numpy.ones(1), 1.0, float("inf"), epoch=2, step=2)[:58]
+        'diverged in epoch 3 at step 3 (after 2 steps): the loss be'
+    """
+    what = "became nan/inf" if not math.isfinite(loss) else f"grew to {loss:.3g}"
+    curvature = largest_curvature(gradient, theta)
+    if math.isfinite(curvature) and curvature > 0 and 2 / curvature < learning_rate:
+        advice = (
+            f"learning rate {learning_rate:g} is above the stable range for this problem "
+            f"(2/L = {2 / curvature:.3g}, L the largest curvature); try <= {1 / curvature:.3g}"
+        )
+    else:
+        advice = f"the learning rate {learning_rate:g} is too large; try {learning_rate / 10:g}"
+    where = f"diverged in epoch {epoch + 1} at step {step + 1} (after {step} steps)"
+    return f"{where}: the loss {what}; {advice}"
+
+
+def gradient_findings(block_norms: Mapping[str, Sequence[float]]) -> list[str]:
+    """Exploding and vanishing gradients per parameter block, in words.
+
+    Args:
+        block_norms: Per block, the gradient norm of each step.
+
+    Returns:
+        One finding per exploding or vanishing block.
+
+    Example:
+        >>> gradient_findings({"W1": [1e-9] * 5, "W2": [1.0] * 5})[0][:36]
+        'vanishing gradients in block W1: its'
+    """
+    findings = []
+    norms = {
+        name: numpy.asarray(values, dtype=numpy.float64) for name, values in block_norms.items()
+    }
+    for name, values in norms.items():
+        finite = values[numpy.isfinite(values)]
+        window = max(1, min(10, finite.size // 3))
+        if finite.size < 3:
+            continue
+        first, last = numpy.median(finite[:window]), numpy.median(finite[-window:])
+        if last > EXPLODING_FACTOR * max(first, 1e-300):
+            findings.append(
+                f"exploding gradients in block {name}: the gradient norm grew from "
+                f"{first:.3g} to {last:.3g}; lower the learning rate or clip "
+                f"the gradients (clip_by_global_norm)"
+            )
+    if len(norms) >= 2 and all(values.size for values in norms.values()):
+        table = numpy.vstack(list(norms.values()))
+        largest = table.max(axis=0)
+        # Only steps before the run reached the rounding floor say anything about ratios.
+        active = largest > max(1e-12, 1e-6 * largest[0])
+        for name, row in zip(norms, table, strict=True):
+            if not active.any():
+                break
+            ratio = float(numpy.median(row[active] / largest[active]))
+            if ratio < VANISHING_RATIO:
+                biggest = max(norms, key=lambda key: float(numpy.median(norms[key])))
+                findings.append(
+                    f"vanishing gradients in block {name}: its gradient norm is typically "
+                    f"{ratio:.1e} of the largest block's ({biggest}), so its parameters barely "
+                    f"change; saturated activations or a poor initialisation are the usual causes"
+                )
+    return findings

@@ -1,4 +1,5 @@
-"""Diagnostics in plain words: divergence, oscillation, vanishing and exploding gradients.
+"""symgd.train.diagnostics: divergence, oscillation, vanishing and exploding gradients, and
+the learning-rate verdicts.
 
 Each finding has a run that must produce it and a healthy run that must not.
 """
@@ -12,7 +13,15 @@ import pytest
 
 from symgd.compile import compile_objective
 from symgd.data import linear_data
-from symgd.train import adam, gradient_descent, momentum, train
+from symgd.train import (
+    adam,
+    classify_run,
+    classify_runs,
+    gradient_descent,
+    loss_oscillates,
+    momentum,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +179,62 @@ def test_exploding_gradients_are_flagged_per_block(sign, exploding):
 def test_adam_on_a_healthy_problem_has_no_findings(compiled):
     result = train(compiled, DATA, START, optimizer=adam(0.05), epochs=300, batch_size=20)
     assert result.diagnostics == ()
+
+
+# --- learning-rate verdicts (classify_run), with the same oscillation test as the runner -------
+
+
+def _bowl_history(rate, steps=30):
+    """J = (w - 2)^2 + 3 (b - 1)^2 along gradient descent from 0, in closed form."""
+    k = numpy.arange(steps + 1)
+    return 4 * (1 - 2 * rate) ** (2 * k) + 3 * (1 - 6 * rate) ** (2 * k)
+
+
+def test_rates_on_a_quadratic_are_classified():
+    histories = {rate: _bowl_history(rate) for rate in (0.005, 0.15, 0.4)}
+    best = min(h[-1] for h in histories.values() if numpy.isfinite(h[-1]))
+    kinds = {rate: classify_run(h, best) for rate, h in histories.items()}
+    assert kinds == {0.005: "too small", 0.15: "good", 0.4: "diverging"}
+
+
+def test_heavy_ball_overshoot_is_oscillating():
+    # Momentum 0.9 on J = theta^2 overshoots the minimum: the loss rises between epochs.
+    theta, velocity, history = 1.0, 0.0, [1.0]
+    for _ in range(40):
+        velocity = 0.9 * velocity + 2 * theta
+        theta -= 0.1 * velocity
+        history.append(theta**2)
+    assert classify_run(history, best_final=0.0) == "oscillating"
+    assert classify_run(sorted(history, reverse=True), best_final=0.0) != "oscillating"
+
+
+OSCILLATION_TABLE = [
+    # (loss history, oscillates)
+    ([3.0, 1.0, 3.0, 1.0, 3.0], True),
+    ([1.0, 0.2, 0.4, 0.1], True),
+    ([1.0, 1.5, 0.5, 0.2], True),  # up, then down by more than the noise level
+    ([1.0, 0.5, 0.25, 0.125], False),
+    ([1.0, 0.5, 0.25, 0.25 + 1e-4, 0.2], False),  # a rise of 1e-4 of the range is noise
+    ([1.0, 1.0, 1.0], False),
+    ([1.0, 2.0, 4.0], False),  # growth is divergence, not oscillation
+    ([1.0, 0.5], False),
+    ([], False),
+]
+
+
+@pytest.mark.parametrize(("history", "oscillates"), OSCILLATION_TABLE)
+def test_oscillation_is_one_definition_of_a_loss_history(history, oscillates):
+    assert loss_oscillates(history) is oscillates
+    if len(history) >= 2 and history[-1] <= history[0]:
+        assert (classify_run(history, best_final=0.0) == "oscillating") is oscillates
+
+
+def test_the_runner_and_the_verdicts_agree_on_oscillation(compiled):
+    def up_and_down(theta, examples):
+        return 2 + math.cos(math.pi * theta[0] / 0.1), numpy.array([-1.0])
+
+    wobbly = gradient_descent(up_and_down, numpy.zeros(1), 1, learning_rate=0.1, epochs=30)
+    noisy = train(compiled, DATA, START, learning_rate=0.05, epochs=20, batch_size=1)
+    verdicts = classify_runs({1.0: wobbly.loss_history, 0.05: noisy.loss_history})
+    assert verdicts[1.0] == "oscillating" and _findings(wobbly, "oscillation")
+    assert verdicts[0.05] != "oscillating" and not _findings(noisy, "oscillation")
