@@ -18,7 +18,15 @@ from pathlib import Path
 
 import numpy
 
-__all__ = ["DataError", "digits_dataset", "linear_data", "read_csv", "read_csv_rows", "split"]
+__all__ = [
+    "DataError",
+    "digits_dataset",
+    "linear_data",
+    "read_csv",
+    "read_csv_rows",
+    "read_labelled_csv",
+    "split",
+]
 
 #: Largest CSV file read (bytes): a guard against reading a wrong, huge file.
 MAX_CSV_BYTES = 512 * 1024 * 1024
@@ -98,15 +106,15 @@ def read_csv_rows(
     return rows
 
 
-def read_csv(path: str | Path, columns: Sequence[str]) -> dict[str, numpy.ndarray]:
+def read_csv(path: str | Path, columns: Sequence[str] | None = None) -> dict[str, numpy.ndarray]:
     """Read the named numeric columns of a CSV file with a header row.
 
     Args:
         path: The CSV file.
-        columns: Column names to read (the data symbols).
+        columns: Column names to read (the data symbols); ``None`` reads every column.
 
     Returns:
-        One float64 array per column.
+        One float64 array per column, in the order of ``columns`` (or of the header).
 
     Raises:
         DataError: The file is missing, too large, lacks a column, or holds a
@@ -115,11 +123,10 @@ def read_csv(path: str | Path, columns: Sequence[str]) -> dict[str, numpy.ndarra
     path = Path(path)
     rows = read_csv_rows(path, "header row naming the columns")
     header = [name.strip() for name in rows[0]]
+    columns = header if columns is None else columns
     missing = [c for c in columns if c not in header]
     if missing:
-        raise DataError(
-            f"{path} has no column {missing[0]!r} (columns: {', '.join(header) or 'none'})"
-        )
+        raise DataError(f"{path} has no column {missing[0]!r} (columns: {_names(header)})")
     index = {c: header.index(c) for c in columns}
     values = {c: [] for c in columns}
     for number, row in enumerate(rows[1:], start=2):
@@ -139,3 +146,40 @@ def read_csv(path: str | Path, columns: Sequence[str]) -> dict[str, numpy.ndarra
     if not values or not next(iter(values.values())):
         raise DataError(f"{path} has a header but no data rows")
     return {c: numpy.asarray(v, dtype=numpy.float64) for c, v in values.items()}
+
+
+def read_labelled_csv(
+    path: str | Path, target: str
+) -> tuple[numpy.ndarray, numpy.ndarray, list[str]]:
+    """Features and target of a CSV file: the column ``target`` and every other column.
+
+    Args:
+        path: The CSV file, with a header row naming the columns.
+        target: The column to predict.
+
+    Returns:
+        ``X`` (one column per feature), ``y`` and the feature names, in the header's order.
+
+    Raises:
+        DataError: As :func:`read_csv`; also when ``target`` is the only column.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = Path(folder) / "points.csv"
+        ...     _ = path.write_text("u,label,v\\n1,0,2\\n3,1,4\\n")
+        ...     X, y, features = read_labelled_csv(path, "label")
+        >>> X.tolist(), y.tolist(), features
+        ([[1.0, 2.0], [3.0, 4.0]], [0.0, 1.0], ['u', 'v'])
+    """
+    columns = read_csv(path)
+    if target not in columns:
+        raise DataError(f"{path} has no column {target!r} (columns: {_names(columns)})")
+    features = [name for name in columns if name != target]
+    if not features:
+        raise DataError(f"{path} has no feature columns besides the target {target!r}")
+    return numpy.column_stack([columns[name] for name in features]), columns[target], features
+
+
+def _names(columns) -> str:
+    return ", ".join(columns) or "none"

@@ -1,4 +1,5 @@
-"""The symgd command: exit codes 0/1/2, one-line errors, JSON output."""
+"""The symgd command (``symgd.cli.app``, ``options``, ``scalar``): exit codes 0/1/2, one-line
+errors, JSON output, for ``demo``, ``derive``, ``train`` and ``gradcheck``."""
 
 from __future__ import annotations
 
@@ -28,6 +29,20 @@ def run(args, capsys):
     code = main(args)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def train_args(csv, *extra):
+    """``symgd train`` of the seed objective on ``csv`` from w = b = 0."""
+    return ["train", *SEED, "--csv", str(csv), "--init", "w=0,b=0", *map(str, extra)]
+
+
+def test_help_lists_every_command_group(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    commands = ["demo", "derive", "train", "gradcheck", "check", "net", "notes", "plot-path"]
+    assert "{" + ",".join(commands) + "}" in out
 
 
 def test_derive_json_has_seed_formulas(capsys):
@@ -61,21 +76,7 @@ def test_derive_document_to_file(tmp_path, capsys, pdflatex):
 
 def test_train_json(seed_csv, capsys):
     code, out, _ = run(
-        [
-            "train",
-            *SEED,
-            "--csv",
-            str(seed_csv),
-            "--init",
-            "w=0,b=0",
-            "--lr",
-            "0.5",
-            "--epochs",
-            "300",
-            "--format",
-            "json",
-        ],
-        capsys,
+        train_args(seed_csv, "--lr", 0.5, "--epochs", 300, "--format", "json"), capsys
     )
     assert code == 0
     payload = json.loads(out)
@@ -84,21 +85,7 @@ def test_train_json(seed_csv, capsys):
 
 
 def test_train_divergence_exit_1(seed_csv, capsys):
-    code, _, err = run(
-        [
-            "train",
-            *SEED,
-            "--csv",
-            str(seed_csv),
-            "--init",
-            "w=0,b=0",
-            "--lr",
-            "40",
-            "--epochs",
-            "100",
-        ],
-        capsys,
-    )
+    code, _, err = run(train_args(seed_csv, "--lr", 40, "--epochs", 100), capsys)
     assert code == 1 and "diverged" in err and "try" in err
 
 
@@ -149,9 +136,7 @@ def test_bad_input_is_one_line_exit_2(args, seed_csv, capsys):
 def test_bad_csv(tmp_path, capsys, content, message):
     path = tmp_path / "bad.csv"
     path.write_text(content)
-    code, _, err = run(
-        ["train", *SEED, "--csv", str(path), "--init", "w=0,b=0", "--lr", "0.1"], capsys
-    )
+    code, _, err = run(train_args(path, "--lr", 0.1), capsys)
     assert code == 2 and message in err
 
 

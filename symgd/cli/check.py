@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 from pathlib import Path
 
-from symgd.derive.scalar import derive
-from symgd.parse.expressions import ParseError, parse_name
-from symgd.verify.answers import AnswerReport, check_answers
+from symgd.cli.options import (
+    UsageError,
+    add_format_argument,
+    add_objective_arguments,
+    json_text,
+    print_report,
+    read_objective,
+)
+from symgd.data import read_csv_rows
+from symgd.derive import Derivation, derive
+from symgd.parse import ParseError, parse_name
+from symgd.verify import check_answers, read_answer, split_function
 
 __all__ = ["register"]
 
@@ -23,8 +31,6 @@ _MAX_ANSWERS_BYTES = 16 * 1024 * 1024
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``symgd check`` to the sub-commands."""
-    from symgd.cli.app import _add_objective_arguments
-
     check = commands.add_parser(
         "check",
         help="check hand-computed gradients: verdict, counterexample, hint",
@@ -34,7 +40,7 @@ def register(commands: argparse._SubParsersAction) -> None:
             "code (as a test runner does)."
         ),
     )
-    _add_objective_arguments(check)
+    add_objective_arguments(check)
     check.add_argument(
         "--grad",
         action="append",
@@ -56,15 +62,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="FILE.csv",
         help="a class at once: columns student and one per parameter",
     )
-    check.add_argument("--format", choices=["text", "json"], default="text")
+    add_format_argument(check)
     check.add_argument("--seed", type=int, default=0, help="seed of the random points")
     check.set_defaults(run=_cmd_check)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from symgd.cli.app import UsageError, _objective
-
-    derivation = derive(_objective(args))
+    derivation = derive(read_objective(args))
     params = [p.name for p in derivation.objective.params]
     form = "latex" if args.latex else "sympy"
     if args.answers:
@@ -73,51 +77,40 @@ def _cmd_check(args: argparse.Namespace) -> int:
         return _class(derivation, args, params, form)
     answers: dict = {}
     for item in args.grad:
-        name, _, text = item.partition("=")
-        if not _:
+        name, equals, text = item.partition("=")
+        if not equals:
             raise UsageError(f'--grad {item!r} has no "="; write --grad w="(w*x + b - y)*x"')
-        name = _param(name, params, "--grad")
-        if name in answers:
-            raise UsageError(f"two answers for {name!r}")
-        answers[name] = text
+        answers[_answer_name(name, params, "--grad", answers)] = text
     for item in args.python:
         name, equals, location = item.rpartition("=") if "=" in item else ("", "", item)
         function = _load(location)
         if equals:
-            name = _param(name, params, "--python")
-            if name in answers:
-                raise UsageError(f"two answers for {name!r}")
-            answers[name] = function
+            answers[_answer_name(name, params, "--python", answers)] = function
         else:
-            from symgd.verify.answers import _split_function
-
-            for key, part in _split_function(derivation, function).items():
+            for key, part in split_function(derivation, function).items():
                 answers.setdefault(key, part)
     if not answers:
         raise UsageError('no answers given; use --grad w="...", --python or --answers')
     # Every text is parsed before any checking starts: hostile text stops everything (exit 2).
-    from symgd.verify.answers import read_answer
-
     for value in answers.values():
         if isinstance(value, str):
             read_answer(derivation, value, form=form)
     report = check_answers(derivation, answers, form=form, seed=args.seed)
-    _print(report, args.format)
+    print_report(report, args.format)
     return 0 if report.passed else 1
 
 
-def _param(name: str, params: list[str], option: str) -> str:
-    from symgd.cli.app import UsageError
-
+def _answer_name(name: str, params: list[str], option: str, answers: dict) -> str:
+    """The parameter an answer is for: one of ``params``, not answered before."""
     name = parse_name(name)
     if name not in params:
         raise UsageError(f"{option} names {name!r}, which is not a parameter ({', '.join(params)})")
+    if name in answers:
+        raise UsageError(f"two answers for {name!r}")
     return name
 
 
 def _load(location: str):
-    from symgd.cli.app import UsageError
-
     path_text, colon, function_name = location.rpartition(":")
     if not colon or not path_text.endswith(".py"):
         raise UsageError(f"--python {location!r}: write FILE.py:FUNCTION")
@@ -138,18 +131,7 @@ def _load(location: str):
     return function
 
 
-def _print(report: AnswerReport, form: str) -> None:
-    if form == "json":
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print(report.table())
-
-
-def _class(derivation, args: argparse.Namespace, params: list[str], form: str) -> int:
-    from symgd.cli.app import UsageError
-    from symgd.data import read_csv_rows
-    from symgd.verify.answers import read_answer
-
+def _class(derivation: Derivation, args: argparse.Namespace, params: list[str], form: str) -> int:
     path = Path(args.answers)
     rows = read_csv_rows(
         path,
@@ -192,7 +174,7 @@ def _class(derivation, args: argparse.Namespace, params: list[str], form: str) -
             }
             for student, report in results
         }
-        print(json.dumps({"passed": passed, "students": table}, indent=2))
+        print(json_text({"passed": passed, "students": table}))
     else:
         width = max([len("student")] + [len(s) for s, _ in results])
         print(f"{'student':<{width}}  " + "  ".join(f"{p:<10}" for p in params) + "  hints")

@@ -1,52 +1,61 @@
 """``symgd net derive`` and ``symgd net train``: networks on the command line.
 
-Registered by :data:`symgd.cli._EXTENSIONS`; bad input raises :class:`symgd.cli.UsageError`
-or :class:`symgd.parse.ParseError` (exit 2, one line), a diverged run exits 1.
+Bad input raises :class:`~symgd.cli.options.UsageError`, :class:`~symgd.parse.ParseError` or a
+``ValueError`` such as :class:`~symgd.data.DataError` (exit 2, one line); a diverged run or a
+failed gradient check exits 1. Accuracy and test error come from :mod:`sklearn.metrics`.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import sys
-from pathlib import Path
 
 import numpy
+from sklearn.metrics import accuracy_score, mean_squared_error
 
-from symgd.cli.app import (
+from symgd.cli.options import (
     UsageError,
-    _emit,
     add_derivation_output_arguments,
+    add_format_argument,
     add_training_arguments,
+    emit_derivation,
+    failed,
+    json_text,
     training_options,
 )
-from symgd.compile.network import compile_network
-from symgd.data import digits_dataset, read_csv, split
-from symgd.define.network import network
-from symgd.derive.network import derive_network
-from symgd.render.network import (
-    network_document,
-    network_latex,
-    network_markdown,
-    network_text,
-)
-from symgd.train.runner import train_network
-from symgd.verify.gradcheck import check_gradient
+from symgd.compile import CompiledNetwork, compile_network
+from symgd.data import digits_dataset, read_labelled_csv, split
+from symgd.define import Network, network
+from symgd.derive import NetworkDerivation, derive_network
+from symgd.render import network_document, network_latex, network_markdown, network_text
+from symgd.train import train_network
+from symgd.verify import check_gradient
 
 __all__ = ["register"]
 
 
-def _accuracy(compiled, theta: numpy.ndarray, X: numpy.ndarray, labels: numpy.ndarray) -> float:
-    """Share of correct labels (softmax: classes; binary: every output unit)."""
-    predicted = compiled.predict(theta, X)
-    if compiled.network.loss.kind == "softmax":
-        return float(numpy.mean(predicted == labels))
-    truth = compiled.targets(labels).astype(numpy.int64).reshape(predicted.shape)
-    return float(numpy.mean(predicted == truth))
+def _scores(
+    compiled: CompiledNetwork,
+    theta: numpy.ndarray,
+    train: tuple[numpy.ndarray, numpy.ndarray],
+    test: tuple[numpy.ndarray, numpy.ndarray],
+) -> dict[str, float]:
+    """Train and test accuracy for classifiers (every output unit for binary), else test MSE."""
+    if not compiled.network.loss.on_logits:
+        X, labels = test
+        outputs, Y = compiled.forward(theta, X), compiled.targets(labels)
+        if not numpy.all(numpy.isfinite(outputs)):  # a diverged run: no score, not an error
+            return {"test_mse": float("nan")}
+        return {"test_mse": float(mean_squared_error(Y, outputs))}
+    scores = {}
+    for part, (X, labels) in (("train", train), ("test", test)):
+        predicted = compiled.predict(theta, X)
+        if compiled.network.loss.kind != "softmax":
+            labels = compiled.targets(labels).astype(numpy.int64).reshape(predicted.shape)
+        scores[f"{part}_accuracy"] = float(accuracy_score(labels.ravel(), predicted.ravel()))
+    return scores
 
 
-def _network(args: argparse.Namespace):
+def _network(args: argparse.Namespace) -> Network:
     return network(
         args.layers,
         activation=args.activation,
@@ -57,65 +66,70 @@ def _network(args: argparse.Namespace):
     )
 
 
+def network_json(derivation: NetworkDerivation) -> dict:
+    """The ``net derive --format json`` payload: δ⁽ᴸ⁾, σ′, the dense-layer rules and LaTeX."""
+    activation = derivation.network.activation
+    payload = {
+        "layers": list(derivation.network.sizes),
+        "activation": str(activation.expression),
+        "activation_derivative": str(activation.derivative),
+        "activation_derivative_in_output": (
+            None
+            if activation.derivative_in_output is None
+            else str(activation.derivative_in_output)
+        ),
+        "loss": derivation.network.loss.name,
+        "output_error": str(derivation.output_error.delta),
+        "dense_rules": {str(r.variable): str(r.result) for r in derivation.rules.rules},
+        "latex": network_latex(derivation),
+    }
+    if derivation.expanded:
+        payload["expanded"] = {str(c.param): str(c.in_intermediates) for c in derivation.expanded}
+    return payload
+
+
+#: How ``net derive`` shows a derivation in each ``--format`` (``document``: with ``--document``).
+_PRINTERS = {
+    "text": network_text,
+    "latex": network_latex,
+    "document": network_document,
+    "markdown": network_markdown,
+    "json": lambda derivation: json_text(network_json(derivation)),
+}
+
+
 def _cmd_derive(args: argparse.Namespace) -> int:
-    derivation = derive_network(_network(args), expanded=args.expanded)
-    if args.format == "json":
-        payload = {
-            "layers": list(derivation.network.sizes),
-            "activation": str(derivation.network.activation.expression),
-            "activation_derivative": str(derivation.network.activation.derivative),
-            "activation_derivative_in_output": (
-                None
-                if derivation.network.activation.derivative_in_output is None
-                else str(derivation.network.activation.derivative_in_output)
-            ),
-            "loss": derivation.network.loss.name,
-            "output_error": str(derivation.output_error.delta),
-            "dense_rules": {str(r.variable): str(r.result) for r in derivation.rules.rules},
-            "latex": network_latex(derivation),
-        }
-        if derivation.expanded:
-            payload["expanded"] = {
-                str(c.param): str(c.in_intermediates) for c in derivation.expanded
-            }
-        _emit(json.dumps(payload, indent=2), args.output)
-    elif args.format == "latex":
-        _emit(
-            network_document(derivation) if args.document else network_latex(derivation),
-            args.output,
-        )
-    elif args.format == "markdown":
-        _emit(network_markdown(derivation), args.output)
-    else:
-        _emit(network_text(derivation), args.output)
+    emit_derivation(derive_network(_network(args), expanded=args.expanded), args, _PRINTERS)
     return 0
 
 
-def _csv_data(path: str, target: str):
-    location = Path(path)
-    if not location.is_file():
-        raise UsageError(f"CSV file not found: {location}")
-    with location.open(newline="", encoding="utf-8", errors="replace") as handle:
-        header = next(csv.reader(handle), None)
-    if not header:
-        raise UsageError(f"{location} is empty; it needs a header row naming the columns")
-    header = [name.strip() for name in header]
-    if target not in header:
-        raise UsageError(f"{location} has no column {target!r} (columns: {', '.join(header)})")
-    columns = read_csv(location, header)
-    features = [name for name in header if name != target]
-    if not features:
-        raise UsageError(f"{location} has no feature columns besides the target {target!r}")
-    X = numpy.column_stack([columns[name] for name in features])
-    return (*split(X, columns[target]), features)
+def _data(args: argparse.Namespace) -> tuple[numpy.ndarray, ...]:
+    """``X_train, X_test, y_train, y_test`` from ``--dataset`` or ``--csv`` and ``--target``."""
+    if args.dataset == "digits":
+        return digits_dataset()
+    X, labels, _ = read_labelled_csv(args.csv, args.target)
+    return split(X, labels)
+
+
+def _gradient_check(compiled: CompiledNetwork, X: numpy.ndarray, Y: numpy.ndarray, seed: int):
+    """Finite differences at the seeded starting point, on the first 64 rows at most."""
+    rows = slice(0, min(64, len(X)))
+    X_check, Y_check = X[rows], Y[rows]
+    return check_gradient(
+        lambda t: compiled.loss(t, X_check, Y_check),
+        lambda t: compiled.gradient(t, X_check, Y_check),
+        compiled.initial_theta(seed),
+        blocks=compiled.blocks,
+        full_check_limit=300,
+        seed=seed,
+    )
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.csv and not args.target:
+        raise UsageError("--csv needs --target COL, the column to predict")
     net = _network(args)
-    if args.dataset == "digits":
-        X_train, X_test, y_train, y_test = digits_dataset()
-    else:
-        X_train, X_test, y_train, y_test, _ = _csv_data(args.csv, args.target)
+    X_train, X_test, y_train, y_test = _data(args)
     if X_train.shape[1] != net.sizes[0]:
         raise UsageError(
             f"the data has {X_train.shape[1]} features but the input layer has {net.sizes[0]} "
@@ -131,19 +145,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"the targets have {Y_train.shape[1]} columns but the output layer has "
             f"{net.sizes[-1]} units"
         )
-    report = None
-    if args.check:
-        theta0 = compiled.initial_theta(args.seed)
-        rows = slice(0, min(64, len(X_train)))
-        X_check, Y_check = X_train[rows], Y_train[rows]
-        report = check_gradient(
-            lambda t: compiled.loss(t, X_check, Y_check),
-            lambda t: compiled.gradient(t, X_check, Y_check),
-            theta0,
-            blocks=compiled.blocks,
-            full_check_limit=300,
-            seed=args.seed,
-        )
+    report = _gradient_check(compiled, X_train, Y_train, args.seed) if args.check else None
     result = train_network(
         compiled, X_train, Y_train, init_seed=args.seed, **training_options(args)
     )
@@ -157,16 +159,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "diverged": result.diverged,
         "message": result.message,
     }
-    if net.loss.on_logits:
-        payload["train_accuracy"] = _accuracy(compiled, result.theta, X_train, y_train)
-        payload["test_accuracy"] = _accuracy(compiled, result.theta, X_test, y_test)
-    else:
-        outputs = compiled.forward(result.theta, X_test)
-        payload["test_mse"] = float(numpy.mean((outputs - compiled.targets(y_test)) ** 2))
+    payload.update(_scores(compiled, result.theta, (X_train, y_train), (X_test, y_test)))
     if report is not None:
         payload["gradient_check"] = report.to_dict()
     if args.format == "json":
-        print(json.dumps(payload, indent=2))
+        print(json_text(payload))
     else:
         print(f"network {'-'.join(map(str, net.sizes))}, {net.activation.name}, {net.loss.name}")
         if report is not None:
@@ -176,11 +173,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             if key in payload:
                 print(f"{key.replace('_', ' ')}: {payload[key]:.4f}")
     if result.diverged:
-        print(f"symgd: {result.message}", file=sys.stderr)
-        return 1
+        return failed(result.message)
     if report is not None and not report.passed:
-        print("symgd: the gradient check failed", file=sys.stderr)
-        return 1
+        return failed("the gradient check failed")
     return 0
 
 
@@ -227,11 +222,5 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--check", action="store_true", help="check the gradient by finite differences first"
     )
     add_training_arguments(train_)
-    train_.add_argument("--format", choices=["text", "json"], default="text")
-    train_.set_defaults(run=_checked_train)
-
-
-def _checked_train(args: argparse.Namespace) -> int:
-    if args.csv and not args.target:
-        raise UsageError("--csv needs --target COL, the column to predict")
-    return _cmd_train(args)
+    add_format_argument(train_)
+    train_.set_defaults(run=_cmd_train)

@@ -1,82 +1,66 @@
 """``symgd notes`` and ``symgd plot-path``: lecture notes and descent-path figures.
 
-Registered with :data:`symgd.cli._EXTENSIONS` through :func:`register`. ``symgd.cli.app``
-imports this module, so this module imports from ``symgd.cli.app`` only inside functions.
+Bad input raises :class:`~symgd.cli.options.UsageError` (exit 2, one line); a pdflatex error
+or a diverged descent exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from symgd.compile.scalar import compile_objective
-from symgd.define.objective import Objective
-from symgd.derive.scalar import derive
-from symgd.notes.builder import TOPICS, custom_notes, descent_runs, write_notes
-from symgd.parse.expressions import parse_assignments
-from symgd.render.plots import descent_paths
+from symgd.cli.options import (
+    UsageError,
+    add_objective_arguments,
+    failed,
+    parameter_values,
+    read_objective,
+)
+from symgd.compile import compile_objective
+from symgd.data import read_csv
+from symgd.derive import derive
+from symgd.notes import TOPICS, custom_notes, descent_runs, write_notes
+from symgd.render import descent_paths
 
 __all__ = ["register"]
 
 _NOTE_SUFFIXES = (".tex", ".md", ".pdf")
 
 
-def _objective(args: argparse.Namespace) -> Objective:
-    from symgd.cli.app import _objective
-
-    return _objective(args)
-
-
-def _usage(message: str) -> Exception:
-    from symgd.cli.app import UsageError
-
-    return UsageError(message)
-
-
-def _read_csv(path: str, columns) -> dict:
-    from symgd.data import read_csv
-
-    return read_csv(path, columns)
-
-
-def _init(text: str | None, names: tuple[str, ...]) -> dict[str, float]:
-    values = parse_assignments(text) if text else {}
-    unknown = [n for n in values if n not in names]
-    if unknown:
-        raise _usage(f"--init names {unknown[0]!r}, which is not a parameter")
-    return {n: values.get(n, 0.0) for n in names}
+def _init(text: str | None, names) -> dict[str, float]:
+    """``--init`` values; a parameter it leaves out starts at zero."""
+    return parameter_values(text, names, "--init", default=0.0)
 
 
 def _output(path: str | None, suffixes: tuple[str, ...]) -> Path:
     if not path:
-        raise _usage("give the output file with -o FILE")
+        raise UsageError("give the output file with -o FILE")
     output = Path(path)
     if output.suffix.lower() not in suffixes:
-        raise _usage(f"output {output.name!r} must end in {', '.join(suffixes)}")
+        raise UsageError(f"output {output.name!r} must end in {', '.join(suffixes)}")
     return output
 
 
 def _cmd_notes(args: argparse.Namespace) -> int:
     if args.list:
         if args.topic or args.loss:
-            raise _usage("--list takes no topic and no --loss")
+            raise UsageError("--list takes no topic and no --loss")
         width = max(len(name) for name in TOPICS)
         for name, topic in TOPICS.items():
             print(f"{name:<{width}}  {topic.summary}")
         return 0
     if bool(args.topic) == bool(args.loss):
-        raise _usage("give either a TOPIC (see --list) or a custom objective with --loss")
+        raise UsageError("give either a TOPIC (see --list) or a custom objective with --loss")
     output = _output(args.output, _NOTE_SUFFIXES)
     if args.topic:
         if args.topic not in TOPICS:
-            raise _usage(f"unknown topic {args.topic!r}; known: {', '.join(TOPICS)}")
+            raise UsageError(f"unknown topic {args.topic!r}; known: {', '.join(TOPICS)}")
         notes = args.topic
     else:
         if not args.params:
-            raise _usage("a custom objective needs --params")
-        obj = _objective(args)
-        data = _read_csv(args.csv, [d.name for d in obj.data]) if args.csv else None
+            raise UsageError("a custom objective needs --params")
+        obj = read_objective(args)
+        data = read_csv(args.csv, [d.name for d in obj.data]) if args.csv else None
         notes = custom_notes(
             obj,
             title=args.title,
@@ -89,22 +73,21 @@ def _cmd_notes(args: argparse.Namespace) -> int:
     try:
         written = write_notes(notes, output, pdf=args.pdf)
     except RuntimeError as error:  # pdflatex ran and reported an error: a failed check
-        print(f"symgd: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
+        return failed(f"error: {error}")
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 
 def _cmd_plot_path(args: argparse.Namespace) -> int:
     output = _output(args.output, (".png", ".pdf"))
-    obj = _objective(args)
+    obj = read_objective(args)
     if len(obj.params) != 2:
-        raise _usage(
+        raise UsageError(
             f"plot-path draws contours over two parameters; got {len(obj.params)} "
             f"({', '.join(p.name for p in obj.params)})"
         )
     compiled = compile_objective(derive(obj))
-    data = _read_csv(args.csv, compiled.data)
+    data = read_csv(args.csv, compiled.data)
     init = _init(args.init, compiled.params)
     runs = descent_runs(
         compiled,
@@ -129,18 +112,12 @@ def _cmd_plot_path(args: argparse.Namespace) -> int:
     print(f"wrote {output}")
     diverged = [mode for mode, (result, _) in runs.items() if result.diverged]
     if diverged:
-        print(
-            f"symgd: {diverged[0]} descent diverged: {runs[diverged[0]][0].message}",
-            file=sys.stderr,
-        )
-        return 1
+        return failed(f"{diverged[0]} descent diverged: {runs[diverged[0]][0].message}")
     return 0
 
 
 def _objective_options(parser: argparse.ArgumentParser, *, loss_positional: bool) -> None:
-    from symgd.cli.app import _add_objective_arguments
-
-    _add_objective_arguments(parser, loss_positional=loss_positional)
+    add_objective_arguments(parser, loss_positional=loss_positional)
     parser.add_argument("--init", metavar="w=0,b=0", help="starting values (default: zeros)")
     parser.add_argument("--seed", type=int, default=0, help="shuffling seed")
 

@@ -1,4 +1,5 @@
-"""``symgd net derive`` and ``symgd net train``: formats, exit codes, digits accuracy."""
+"""``symgd net derive`` and ``symgd net train`` (``symgd.cli.net``): formats, exit codes,
+CSV data, digits accuracy."""
 
 from __future__ import annotations
 
@@ -118,21 +119,19 @@ def blobs_csv(tmp_path):
     return path
 
 
+def blobs_args(csv, layers, *extra):
+    """``symgd net train`` of a softmax classifier on the blobs CSV."""
+    return [
+        "net", "train", "--csv", str(csv), "--target", "label", "--layers", layers,
+        "--loss", "softmax-cross-entropy", "--lr", "0.5", *extra,
+    ]  # fmt: skip
+
+
 def test_train_on_csv(blobs_csv, capsys):
     code, out, err = run(
-        [
-            "net",
-            "train",
-            "--csv",
-            str(blobs_csv),
-            "--target",
-            "label",
-            "--layers",
+        blobs_args(
+            blobs_csv,
             "2,8,3",
-            "--loss",
-            "softmax-cross-entropy",
-            "--lr",
-            "0.5",
             "--epochs",
             "40",
             "--batch-size",
@@ -140,7 +139,7 @@ def test_train_on_csv(blobs_csv, capsys):
             "--check",
             "--format",
             "json",
-        ],
+        ),
         capsys,
     )
     assert code == 0, err
@@ -151,24 +150,38 @@ def test_train_on_csv(blobs_csv, capsys):
 
 
 def test_train_csv_with_labels_outside_the_output_layer(blobs_csv, capsys):
-    code, _, err = run(
-        [
-            "net",
-            "train",
-            "--csv",
-            str(blobs_csv),
-            "--target",
-            "label",
-            "--layers",
-            "2,8,2",
-            "--loss",
-            "softmax-cross-entropy",
-            "--lr",
-            "0.5",
-        ],
-        capsys,
-    )
+    code, _, err = run(blobs_args(blobs_csv, "2,8,2"), capsys)
     assert code == 2 and "0..1" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "target", "message"),
+    [
+        ("u,v,label\n1,2,0\n", "class", "no column 'class' (columns: u, v, label)"),
+        ("label\n0\n1\n", "label", "no feature columns besides the target 'label'"),
+        ("u,label\n1,cat\n", "label", "row 2, column 'label': 'cat' is not a number"),
+        ("", "label", "is empty; it needs a header row naming the columns"),
+    ],
+)
+def test_bad_csv_exits_2_with_one_line(tmp_path, capsys, content, target, message):
+    path = tmp_path / "data.csv"
+    path.write_text(content)
+    args = ["net", "train", "--csv", str(path), "--target", target, "--layers", "1,1", "--lr", "1"]
+    code, _, err = run(args, capsys)
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_train_mse_reports_the_test_error(tmp_path, capsys):
+    x = numpy.linspace(-1, 1, 40)
+    path = tmp_path / "line.csv"
+    path.write_text("x,y\n" + "".join(f"{float(u)!r},{float(2 * u + 1)!r}\n" for u in x))
+    args = ["net", "train", "--csv", str(path), "--target", "y", "--layers", "1,1", "--lr", "0.5"]
+    code, out, err = run([*args, "--epochs", "200", "--format", "json"], capsys)
+    assert code == 0, err
+    payload = json.loads(out)
+    assert 0 <= payload["test_mse"] < 1e-6 and "test_accuracy" not in payload
+    code, out, _ = run(args, capsys)
+    assert code == 0 and "test mse: " in out
 
 
 @pytest.mark.slow
