@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from symgd.data import linear_data
 from symgd.define import linear_regression
 from symgd.derive import derive
 
@@ -16,6 +17,20 @@ from symgd.derive import derive
 def seed_derivation():
     """The derivation of the seed example (derived once per test session)."""
     return derive(linear_regression())
+
+
+@pytest.fixture
+def seed_csv_of(tmp_path):
+    """A function writing ``m`` seed examples (noise 0.1, seed 0) to an ``x,y`` CSV file."""
+
+    def write(m: int) -> Path:
+        data = linear_data(m=m, noise=0.1, seed=0)
+        path = tmp_path / "seed.csv"
+        rows = ["x,y"] + [f"{float(x)!r},{float(y)!r}" for x, y in zip(data["x"], data["y"])]
+        path.write_text("\n".join(rows) + "\n")
+        return path
+
+    return write
 
 
 @pytest.fixture

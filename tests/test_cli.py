@@ -11,18 +11,13 @@ import sys
 import pytest
 
 from symgd.cli import main
-from symgd.data import linear_data
 
 SEED = ["(y - yhat)**2/2", "--params", "w,b", "--data", "x,y", "--define", "yhat=w*x+b"]
 
 
 @pytest.fixture
-def seed_csv(tmp_path):
-    data = linear_data(m=50, noise=0.1, seed=0)
-    path = tmp_path / "seed.csv"
-    rows = ["x,y"] + [f"{float(x)!r},{float(y)!r}" for x, y in zip(data["x"], data["y"])]
-    path.write_text("\n".join(rows) + "\n")
-    return path
+def seed_csv(seed_csv_of):
+    return seed_csv_of(50)
 
 
 def run(args, capsys):

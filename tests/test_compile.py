@@ -82,9 +82,7 @@ def test_seed_source_shares_the_residual():
 def test_stable_logistic_loss_is_finite_far_from_zero():
     compiled = compile_objective(derive(logistic_regression()))
     data = {"x": numpy.array([800.0, -800.0]), "y": numpy.array([0.0, 1.0])}
-    loss, grad = compiled.loss_and_gradient(
-        numpy.array([1.0, 0.0]), compiled.prepare(data)
-    )
+    loss, grad = compiled.loss_and_gradient(numpy.array([1.0, 0.0]), compiled.prepare(data))
     assert_allclose(loss, 800.0)
     assert numpy.all(numpy.isfinite(grad))
 

@@ -1,4 +1,4 @@
-"""symgd.plots: files are written, are images of the right size, and runs are classified."""
+"""symgd.render.plots: files are written and are images of the right size."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import numpy
 import pytest
 
 from symgd.render import DPI, FIGURE_SIZE, descent_paths, learning_rate_comparison, loss_curves
-from symgd.train import classify_run
 
 WIDTH, HEIGHT = (round(FIGURE_SIZE[0] * DPI), round(FIGURE_SIZE[1] * DPI))
 
@@ -63,24 +62,6 @@ def test_learning_rate_comparison_png(tmp_path):
     runs = {rate: [_bowl(p) for p in _path(rate)] for rate in (0.01, 0.15, 0.3, 0.4)}
     out = learning_rate_comparison(runs, tmp_path / "rates.png")
     assert _png_shape(out) == (WIDTH, HEIGHT)
-
-
-def test_rates_on_a_quadratic_are_classified():
-    histories = {rate: [_bowl(p) for p in _path(rate)] for rate in (0.005, 0.15, 0.4)}
-    best = min(h[-1] for h in histories.values() if numpy.isfinite(h[-1]))
-    kinds = {rate: classify_run(h, best) for rate, h in histories.items()}
-    assert kinds == {0.005: "too small", 0.15: "good", 0.4: "diverging"}
-
-
-def test_heavy_ball_overshoot_is_oscillating():
-    # Momentum 0.9 on J = theta^2 overshoots the minimum: the loss rises between epochs.
-    theta, velocity, history = 1.0, 0.0, [1.0]
-    for _ in range(40):
-        velocity = 0.9 * velocity + 2 * theta
-        theta -= 0.1 * velocity
-        history.append(theta**2)
-    assert classify_run(history, best_final=0.0) == "oscillating"
-    assert classify_run(sorted(history, reverse=True), best_final=0.0) != "oscillating"
 
 
 def test_descent_paths_side_by_side(tmp_path):

@@ -322,12 +322,8 @@ SEED_ARGS = ["(y - yhat)**2/2", "--params", "w,b", "--data", "x,y", "--define", 
 
 
 @pytest.fixture
-def seed_csv(tmp_path):
-    data = linear_data(m=60, noise=0.1, seed=0)
-    path = tmp_path / "seed.csv"
-    rows = ["x,y"] + [f"{float(x)!r},{float(y)!r}" for x, y in zip(data["x"], data["y"])]
-    path.write_text("\n".join(rows) + "\n")
-    return path
+def seed_csv(seed_csv_of):
+    return seed_csv_of(60)
 
 
 def _cli(capsys, *args):

@@ -3,13 +3,13 @@ r"""Compile a network's backprop chain into vectorised NumPy over mini-batches.
 The generated module is plain, readable NumPy: one matrix product per layer forward,
 two per layer backward, the element-wise pieces (the activation, its derivative
 :math:`\sigma'` in terms of the output where possible, the loss and the derived output
-error) printed from SymPy by the printer of :mod:`symgd.compile.scalar` after the stabilising
-rewrites of :mod:`symgd.compile.stable`. Softmax cross-entropy is a layer-level operation: the
+error) printed from SymPy by the printer of :mod:`symgd.compile.printer` after the stabilising
+rewrites of :mod:`symgd.compile.rewrites`. Softmax cross-entropy is a layer-level operation: the
 code computes the log-softmax with the row maximum subtracted, so it never overflows.
 
 Examples are the rows of ``X`` (``m × n0``) and ``Y`` (``m × nL``). Parameters are ONE
 flat float64 vector ``theta``; each :math:`W^{(l)}` (``n_l × n_{l-1}``) and
-:math:`b^{(l)}` is a view into it, in the order of :attr:`symgd.network.Network.blocks`,
+:math:`b^{(l)}` is a view into it, in the order of :attr:`symgd.define.Network.blocks`,
 so :func:`symgd.train.gradient_descent` and :func:`symgd.verify.check_gradient` work
 unchanged.
 
@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import inspect
 import re
 from collections.abc import Callable
@@ -36,34 +35,13 @@ from pathlib import Path
 import numpy
 import sympy
 
-from symgd.compile.scalar import _Printer
-from symgd.compile.stable import NUMERIC_HELPERS, stabilize
-from symgd.define.activations import OUTPUT, PREACTIVATION, Activation
-from symgd.define.losses import PROBABILITY, TARGET
-from symgd.define.network import Network
-from symgd.derive.output_error import output_error
-
-__all__ = ["CompiledNetwork", "compile_network", "one_hot"]
-
-
-class _NetworkPrinter(_Printer):
-    """symgd's NumPy printer; ``Max``/``Min`` of two arrays as ``numpy.maximum``/``minimum``."""
-
-    def _print_Max(self, expr: sympy.Expr) -> str:
-        return self._pairwise("numpy.maximum", expr.args)
-
-    def _print_Min(self, expr: sympy.Expr) -> str:
-        return self._pairwise("numpy.minimum", expr.args)
-
-    def _print_Heaviside(self, expr: sympy.Expr) -> str:
-        # H(0) = 1/2, SymPy's convention.
-        return f"numpy.heaviside({self._print(expr.args[0])}, 0.5)"
-
-    def _pairwise(self, function: str, args: tuple) -> str:
-        text = self._print(args[0])
-        for arg in args[1:]:
-            text = f"{function}({text}, {self._print(arg)})"
-        return text
+from symgd.compile.codegen import function_source
+from symgd.compile.loader import generated, load_source
+from symgd.compile.numeric import NUMERIC_HELPERS
+from symgd.compile.printer import NetworkPrinter
+from symgd.compile.rewrites import stabilize
+from symgd.define import OUTPUT, PREACTIVATION, PROBABILITY, TARGET, Activation, Network
+from symgd.derive import output_error
 
 
 def one_hot(labels: numpy.ndarray, classes: int) -> numpy.ndarray:
@@ -106,20 +84,14 @@ class CompiledNetwork:
     blocks: tuple[tuple[str, slice, tuple[int, ...]], ...]
     _namespace: dict = field(repr=False, compare=False, default_factory=dict)
 
-    @property
-    def loss_and_gradient(self) -> Callable:
-        """``(theta, X, Y) -> (J, ∇J)`` over the examples in the rows of ``X`` and ``Y``."""
-        return self._namespace["loss_and_gradient"]
-
-    @property
-    def loss(self) -> Callable:
-        """``(theta, X, Y) -> J``."""
-        return self._namespace["loss"]
-
-    @property
-    def forward(self) -> Callable:
-        """``(theta, X) ->`` outputs: probabilities (cross-entropy losses) or ``a⁽ᴸ⁾``."""
-        return self._namespace["forward"]
+    loss_and_gradient = generated(
+        "loss_and_gradient",
+        "``(theta, X, Y) -> (J, ∇J)`` over the examples in the rows of ``X`` and ``Y``.",
+    )
+    loss = generated("loss", "``(theta, X, Y) -> J``.")
+    forward = generated(
+        "forward", "``(theta, X) ->`` outputs: probabilities (cross-entropy losses) or ``a⁽ᴸ⁾``."
+    )
 
     def gradient(self, theta: numpy.ndarray, X: numpy.ndarray, Y: numpy.ndarray) -> numpy.ndarray:
         """``∇J`` as a flat vector."""
@@ -264,7 +236,7 @@ def _literal(value: object) -> str | None:
     return None
 
 
-def _elementwise(printer: _NetworkPrinter, expr: sympy.Expr, names: dict) -> str:
+def _elementwise(printer: NetworkPrinter, expr: sympy.Expr, names: dict) -> str:
     return printer.doprint(stabilize(expr.xreplace(names)))
 
 
@@ -289,7 +261,7 @@ def compile_network(net: Network) -> CompiledNetwork:
     :math:`1/m` is folded into :math:`\delta^{(L)}`.)
 
     Args:
-        net: From :func:`symgd.network.network`.
+        net: From :func:`symgd.define.network`.
 
     Returns:
         The :class:`CompiledNetwork`.
@@ -300,20 +272,18 @@ def compile_network(net: Network) -> CompiledNetwork:
         >>> "delta1 = (delta2 @ W2) * (1 - a1**2)" in compiled.source
         True
     """
-    printer = _NetworkPrinter()
+    printer = NetworkPrinter()
     L = net.depth
     names = [name for name, _, _ in net.blocks]
     unpack = ", ".join(names)
     views = [
-        f"    {name} = theta[{part.start}:{part.stop}]"
-        + (f".reshape{shape}" if len(shape) == 2 else "")
+        f"{name} = theta[{part.start}:{part.stop}]" + (f".reshape{shape}" if len(shape) > 1 else "")
         for name, part, shape in net.blocks
     ]
-    parameters = (
-        "def _parameters(theta):\n"
-        f'    """Views of the flat vector theta: {unpack} (no copies)."""\n'
-        + "\n".join(views)
-        + f"\n    return {unpack}\n"
+    parameters = function_source(
+        "_parameters(theta)",
+        [*views, f"return {unpack}"],
+        f"Views of the flat vector theta: {unpack} (no copies).",
     )
 
     def act_line(layer: int, sigma: Activation) -> str:
@@ -381,8 +351,8 @@ def compile_network(net: Network) -> CompiledNetwork:
             backward.append(f"delta{h} = (delta{layer} @ W{layer}) * ({local})")
 
     def function(signature: str, doc: str, body: list[str], returns: str) -> str:
-        lines = [f'"""{doc}"""', f"{unpack} = _parameters(theta)", *body, f"return {returns}"]
-        return f"def {signature}:\n" + "\n".join("    " + line for line in lines) + "\n"
+        lines = [f"{unpack} = _parameters(theta)", *body, f"return {returns}"]
+        return function_source(signature, lines, doc)
 
     imports = "import numpy\n" + (
         "import functools\n" if "functools." in "".join(forward + output + backward) else ""
@@ -411,7 +381,4 @@ def compile_network(net: Network) -> CompiledNetwork:
             ),
         ]
     )
-    namespace: dict = {"numpy": numpy, "functools": functools, **NUMERIC_HELPERS}
-    # The source is generated from validated SymPy objects and layer sizes, never from user text.
-    exec(compile(source, "<symgd network>", "exec"), namespace)  # noqa: S102
-    return CompiledNetwork(net, source, net.blocks, namespace)
+    return CompiledNetwork(net, source, net.blocks, load_source(source))

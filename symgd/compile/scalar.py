@@ -12,7 +12,7 @@ as fast as hand-written NumPy (measured in ``benchmarks/``):
   computed once and reduced against the data rows with one BLAS product,
   ``∂J/∂w = X r / m``, instead of one pass per parameter.
 
-Before printing, :func:`symgd.stable.stabilize` rewrites overflow-prone forms.
+Before printing, :func:`symgd.compile.rewrites.stabilize` rewrites overflow-prone forms.
 
 Example:
     >>> import numpy
@@ -26,151 +26,27 @@ Example:
 
 from __future__ import annotations
 
-import functools
-import keyword
-import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy
 import sympy
-from sympy.printing.numpy import NumPyPrinter
 
-from symgd.compile.stable import HEAVISIDE_AT_ZERO, NUMERIC_HELPERS, stabilize
-from symgd.derive.scalar import Derivation
-from symgd.functions import sigmoid, softplus
-
-__all__ = ["Compiled", "CompiledExpression", "compile_objective", "compile_expression"]
-
-#: Fewest data rows in a linear combination before it is computed as one BLAS product.
-_BLAS_MIN_TERMS = 3
-
-
-#: Names the generated code uses for itself; a user symbol so named gets a trailing ``_``.
-_TAKEN = frozenset({"numpy", "functools", "theta", "X", "m", "r", "grad", "loss", *NUMERIC_HELPERS})
-
-
-#: Functions that cannot fail on any real input: a piecewise branch built only from these
-#: is evaluated everywhere with ``numpy.where``; any other branch only where it is selected.
-_TOTAL = (
-    sympy.Add,
-    sympy.Mul,
-    sympy.Abs,
-    sympy.sign,
-    sympy.Heaviside,
-    sympy.Max,
-    sympy.Min,
-    sympy.tanh,
-    sympy.Tuple,
+from symgd.compile.codegen import (
+    Codegen,
+    blas_gradient_lines,
+    check_dtype,
+    common_factor,
+    function_source,
+    in_dependency_order,
+    softplus_and_sigmoid,
 )
-
-
-def _is_total(expr: sympy.Basic) -> bool:
-    """Whether evaluating ``expr`` can never warn, overflow or give nan for finite inputs."""
-    if expr.is_Atom or isinstance(expr, sympy.logic.boolalg.Boolean):
-        return all(_is_total(a) for a in expr.args) if expr.args else True
-    if isinstance(expr, sympy.Pow):
-        return bool(expr.exp.is_Integer and expr.exp >= 0 and _is_total(expr.base))
-    names = {type(expr).__name__}
-    if isinstance(expr, _TOTAL) or names & {"sigmoid", "softplus", "sech"}:
-        return all(_is_total(a) for a in expr.args)
-    return False
-
-
-class _Printer(NumPyPrinter):
-    """NumPy printer that calls symgd's stable helpers for its named functions.
-
-    Args:
-        stable: Print the stable forms (``False`` prints the textbook formulas, to show
-            why naive code overflows).
-        heaviside_at_zero: The value of ``H(0)`` where the expression leaves it at
-            SymPy's default ``½`` (the derivative of ``Max(0, z)`` at 0).
-    """
-
-    def __init__(self, *, stable: bool = True, heaviside_at_zero: float = HEAVISIDE_AT_ZERO):
-        super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False})
-        self.stable = stable
-        self.heaviside_at_zero = float(heaviside_at_zero)
-
-    def _as_ordered_terms(self, expr: sympy.Expr, order=None) -> list[sympy.Expr]:
-        # Lone symbols after computed terms: ``w*x + b - y``, not ``b + w*x - y``. NumPy then
-        # adds into the first term's temporary array in place (temporary elision) instead of
-        # allocating a new array for ``b + (w*x)``. Numbers keep their place: ``1 - a**2``.
-        def bare(term: sympy.Expr) -> bool:
-            return term.is_Symbol or (term.could_extract_minus_sign() and (-term).is_Symbol)
-
-        return sorted(super()._as_ordered_terms(expr, order=order), key=bare)
-
-    def _print_Symbol(self, expr: sympy.Symbol) -> str:
-        # A user symbol may be called like a Python keyword or a name the generated code uses.
-        name = super()._print_Symbol(expr)
-        return f"{name}_" if name in _TAKEN or keyword.iskeyword(name) else name
-
-    def _print_Float(self, expr: sympy.Float) -> str:
-        # A plain Python float keeps float32 arrays float32 and round-trips every bit.
-        return repr(float(expr))
-
-    def _print_NumberSymbol(self, expr: sympy.Expr) -> str:
-        return repr(float(expr))
-
-    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
-        if expr.is_number and not expr.is_Rational:
-            return repr(float(expr))  # sqrt(2/pi): a Python float, not a float64 scalar
-        return super()._print_Pow(expr, rational=rational)
-
-    def _print_sigmoid(self, expr: sympy.Expr) -> str:
-        arg = self._print(expr.args[0])
-        return f"_sigmoid({arg})" if self.stable else f"1 / (1 + numpy.exp(-({arg})))"
-
-    def _print_softplus(self, expr: sympy.Expr) -> str:
-        arg = self._print(expr.args[0])
-        return f"numpy.logaddexp(0, {arg})" if self.stable else f"numpy.log(1 + numpy.exp({arg}))"
-
-    def _print_Mul(self, expr: sympy.Mul) -> str:
-        # σ(u) σ(−u) = σ'(u): one exponential instead of two sigmoids.
-        if self.stable:
-            for factor in expr.args:
-                if isinstance(factor, sigmoid) and sigmoid(-factor.args[0]) in expr.args:
-                    pair = (factor, sigmoid(-factor.args[0]))
-                    rest = [f for f in expr.args if f not in pair]
-                    derivative = f"_sigmoid_derivative({self._print(factor.args[0])})"
-                    if not rest:
-                        return derivative
-                    return f"{derivative} * ({self._print(sympy.Mul(*rest))})"
-        return super()._print_Mul(expr)
-
-    def _print_sech(self, expr: sympy.Expr) -> str:
-        return f"_sech({self._print(expr.args[0])})"
-
-    def _print_logsumexp(self, expr: sympy.Expr) -> str:
-        return "_logsumexp(" + ", ".join(self._print(a) for a in expr.args) + ")"
-
-    def _print_log_softmax(self, expr: sympy.Expr) -> str:
-        top, bottom = (
-            "(" + "".join(self._print(a) + ", " for a in part) + ")" for part in expr.args
-        )
-        return f"_log_softmax({top}, {bottom})"
-
-    def _print_Heaviside(self, expr: sympy.Expr) -> str:
-        if not self.stable:
-            return super()._print_Heaviside(expr)
-        at_zero = self.heaviside_at_zero if len(expr.pargs) == 1 else float(expr.args[1])
-        return f"numpy.heaviside({self._print(expr.args[0])}, {at_zero!r})"
-
-    def _print_Piecewise(self, expr: sympy.Piecewise) -> str:
-        if not self.stable:
-            return super()._print_Piecewise(expr)
-        if all(_is_total(e) and _is_total(c) for e, c in expr.args):
-            code = "numpy.nan"
-            for value, condition in reversed(expr.args):
-                code = f"numpy.where({self._print(condition)}, {self._print(value)}, {code})"
-            return code
-        # Evaluate each branch only where it is selected: no log of negatives, no warnings.
-        arguments = sorted(expr.free_symbols, key=lambda s: s.name)
-        names = ", ".join(self._print(a) for a in arguments)
-        conditions = "".join(self._print(c) + ", " for _, c in expr.args)
-        branches = "".join(f"lambda {names}: {self._print(e)}, " for e, _ in expr.args)
-        return f"_piecewise(({conditions}), ({branches}), ({names},))"
+from symgd.compile.loader import generated, load_source
+from symgd.compile.numeric import HEAVISIDE_AT_ZERO
+from symgd.compile.printer import Printer
+from symgd.compile.rewrites import stabilize
+from symgd.derive import Derivation
+from symgd.functions import sigmoid, softplus
 
 
 @dataclass(frozen=True)
@@ -190,20 +66,11 @@ class Compiled:
     dtype: type = numpy.float64
     _namespace: dict = field(repr=False, compare=False, default_factory=dict)
 
-    @property
-    def loss_and_gradient(self) -> Callable:
-        """``(theta, X) -> (loss, gradient)`` on prepared data."""
-        return self._namespace["loss_and_gradient"]
-
-    @property
-    def loss_function(self) -> Callable:
-        """``(theta, X) -> loss`` on prepared data."""
-        return self._namespace["loss"]
-
-    @property
-    def gradient_function(self) -> Callable:
-        """``(theta, X) -> gradient vector`` on prepared data."""
-        return self._namespace["gradient"]
+    loss_and_gradient = generated(
+        "loss_and_gradient", "``(theta, X) -> (loss, gradient)`` on prepared data."
+    )
+    loss_function = generated("loss", "``(theta, X) -> loss`` on prepared data.")
+    gradient_function = generated("gradient", "``(theta, X) -> gradient vector`` on prepared data.")
 
     def prepare(self, data: Mapping[str, Sequence[float] | numpy.ndarray]) -> numpy.ndarray:
         """Stack the data columns into the feature-major matrix ``X``.
@@ -255,176 +122,6 @@ class Compiled:
         return f"Compiled(params={self.params}, data={self.data}, dtype={self.dtype.__name__})"
 
 
-@dataclass
-class _Codegen:
-    """Collects the lines of the generated function (mutable while generating only)."""
-
-    params: tuple[sympy.Symbol, ...]
-    data: tuple[sympy.Symbol, ...]
-    printer: _Printer = field(default_factory=_Printer)
-    blas: dict[sympy.Symbol, str] = field(default_factory=dict)
-    piecewise: dict[sympy.Symbol, sympy.Expr] = field(default_factory=dict)
-
-    def name(self, s: sympy.Symbol) -> str:
-        return self.printer._print(s)
-
-    def rows(self, symbols: Sequence[sympy.Symbol]) -> str | None:
-        """``X[a:b]`` when the symbols are consecutive data rows in order, else None."""
-        index = [self.data.index(s) for s in symbols]
-        if index == list(range(index[0], index[0] + len(index))):
-            return f"X[{index[0]}:{index[-1] + 1}]"
-        return None
-
-    def coefficients(self, coefs: Sequence[sympy.Expr]) -> str:
-        """``theta[a:b]`` when the coefficients are consecutive parameters, else a literal."""
-        if all(c in self.params for c in coefs):
-            index = [self.params.index(c) for c in coefs]
-            if index == list(range(index[0], index[0] + len(index))):
-                return f"theta[{index[0]}:{index[-1] + 1}]"
-        return "numpy.array([" + ", ".join(self.printer.doprint(c) for c in coefs) + "])"
-
-    def linear_combinations(self, exprs: list[sympy.Expr]) -> list[sympy.Expr]:
-        """Replace each ``Σ c_k x_k`` over many consecutive data rows by one BLAS product."""
-        data = set(self.data)
-
-        def visit(node: sympy.Basic) -> sympy.Basic:
-            if node.is_Atom:
-                return node
-            node = node.func(*(visit(a) for a in node.args))
-            if not isinstance(node, sympy.Add):
-                return node
-            linear, rest = [], []
-            for term in node.args:
-                coef, rows = term.as_independent(*data, as_Add=False)
-                if rows in data and not (coef.free_symbols & data):
-                    linear.append((rows, coef))
-                else:
-                    rest.append(term)
-            if len(linear) < _BLAS_MIN_TERMS:
-                return node
-            linear.sort(key=lambda pair: self.data.index(pair[0]))
-            rows = self.rows([r for r, _ in linear])
-            if rows is None:
-                return node
-            code = f"{self.coefficients([c for _, c in linear])} @ {rows}"
-            # The same combination in the loss and the gradient is computed once.
-            known = {text: name for name, text in self.blas.items()}
-            placeholder = known.get(code) or sympy.Symbol(f"_lin{len(self.blas)}", real=True)
-            self.blas[placeholder] = code
-            return sympy.Add(placeholder, *rest)
-
-        return [visit(e) for e in exprs]
-
-    def opaque_piecewise(self, exprs: list[sympy.Expr]) -> tuple[list[sympy.Expr], list[str]]:
-        """Replace each piecewise with a branch that can fail by a name computed up front.
-
-        Common-subexpression elimination would otherwise hoist a branch (``log z``) out
-        of its ``Piecewise`` and evaluate it everywhere.
-        """
-        lines: list[str] = []
-        if not self.printer.stable:
-            return exprs, lines
-        names: dict[sympy.Basic, sympy.Symbol] = {}
-
-        def visit(node: sympy.Basic) -> sympy.Basic:
-            if isinstance(node, sympy.Piecewise) and not all(
-                _is_total(e) and _is_total(c) for e, c in node.args
-            ):
-                if node not in names:
-                    names[node] = sympy.Symbol(f"_pw{len(names)}", real=True)
-                    self.piecewise[names[node]] = node
-                    lines.append(f"{self.name(names[node])} = {self.printer.doprint(node)}")
-                return names[node]
-            if node.is_Atom:
-                return node
-            return node.func(*(visit(a) for a in node.args))
-
-        return [visit(e) for e in exprs], lines
-
-
-def _common_factor(gradients: list[sympy.Expr]) -> tuple[sympy.Expr, list[sympy.Expr]]:
-    """Split each gradient as ``r · c_θ`` with ``r`` the factor they all share."""
-    powers = [g.as_powers_dict() for g in gradients]
-    common = {}
-    for base in powers[0]:
-        if base.is_Number or not all(base in p for p in powers):
-            continue
-        shared = [p[base] for p in powers]
-        if all(e.is_Integer and e > 0 for e in shared):
-            common[base] = min(shared)
-    r = sympy.Mul(*(b**e for b, e in common.items()))
-    rest = [sympy.Mul(*(b ** (e - common.get(b, 0)) for b, e in p.items())) for p in powers]
-    return r, rest
-
-
-def _gradient_lines(
-    gen: _Codegen, rest: list[sympy.Expr], r_name: str, m: str, varying: set[sympy.Symbol]
-) -> list[str]:
-    """Lines computing ``grad[k] = Σ_i r_i c_k,i / m`` with BLAS where the data allows.
-
-    ``varying`` holds every symbol whose value differs between examples (data rows,
-    BLAS products, piecewise values and common subexpressions built from them).
-    """
-    data = set(gen.data)
-    lines = []
-    by_row = [(k, c) for k, c in enumerate(rest) if c in data]
-    # Consecutive parameters whose factor is a consecutive block of data rows: one gemv.
-    blocks: list[list[tuple[int, sympy.Symbol]]] = []
-    for k, c in by_row:
-        last = blocks[-1][-1] if blocks else None
-        if last and last[0] == k - 1 and gen.data.index(last[1]) == gen.data.index(c) - 1:
-            blocks[-1].append((k, c))
-        else:
-            blocks.append([(k, c)])
-    done = set()
-    for block in blocks:
-        if len(block) >= 2:
-            first, last = block[0][0], block[-1][0]
-            rows = gen.rows([c for _, c in block])
-            lines.append(f"grad[{first}:{last + 1}] = {rows} @ {r_name}{m}")
-            done.update(k for k, _ in block)
-    for k, c in enumerate(rest):
-        if k in done:
-            continue
-        if c in data:
-            lines.append(f"grad[{k}] = {gen.name(c)} @ {r_name}{m}")
-        elif c == 1:
-            lines.append(f"grad[{k}] = numpy.sum({r_name}){m}")
-        elif not (c.free_symbols & varying):
-            lines.append(f"grad[{k}] = ({gen.printer.doprint(c)}) * numpy.sum({r_name}){m}")
-        else:
-            lines.append(f"grad[{k}] = numpy.dot({gen.printer.doprint(c)}, {r_name}){m}")
-    return lines
-
-
-def _softplus_and_sigmoid(exprs: list[sympy.Expr]) -> list[sympy.Expr]:
-    """The arguments ``a`` of which both ``softplus(a)`` and ``σ(a)`` occur (logistic loss)."""
-    found = set().union(*(e.atoms(softplus, sigmoid) for e in exprs))
-    both = {f.args[0] for f in found if isinstance(f, softplus)}
-    both &= {f.args[0] for f in found if isinstance(f, sigmoid)}
-    return sorted(both, key=sympy.default_sort_key)
-
-
-def _in_dependency_order(steps: list[tuple[tuple, sympy.Expr, str]]) -> list[tuple]:
-    """``(defined symbols, expression, line)`` steps, each after the steps it reads from."""
-    pending, done, ordered = list(steps), set(), []
-    defined_by_steps = {s for defined, _, _ in steps for s in defined}
-    while pending:
-        ready = next(
-            step for step in pending if not (step[1].free_symbols & defined_by_steps) - done
-        )
-        pending.remove(ready)
-        done.update(ready[0])
-        ordered.append(ready)
-    return ordered
-
-
-def _check_dtype(dtype: type) -> type:
-    if dtype not in (numpy.float64, numpy.float32):
-        raise ValueError(f"dtype must be numpy.float64 or numpy.float32, not {dtype!r}")
-    return dtype
-
-
 def compile_objective(
     derivation: Derivation,
     *,
@@ -435,7 +132,7 @@ def compile_objective(
     """Compile the loss and gradient of a derivation into NumPy functions.
 
     The derivation keeps the textbook form for display; the compiled ``source`` shows
-    the stable form (:func:`symgd.stable.stabilize`): ``numpy.logaddexp(0, z)`` for
+    the stable form (:func:`symgd.compile.rewrites.stabilize`): ``numpy.logaddexp(0, z)`` for
     ``log(1 + e^z)``, ``_sigmoid`` for ``σ``, piecewise branches evaluated only where
     selected.
 
@@ -445,7 +142,7 @@ def compile_objective(
             the data's type (its constants are plain Python floats).
         stable: Rewrite overflow-prone forms first (turn off to show why naive code overflows).
         heaviside_at_zero: ``H(0)``, hence ReLU'(0), where the expression leaves it at
-            SymPy's default (see :data:`symgd.stable.HEAVISIDE_AT_ZERO`).
+            SymPy's default (see :data:`symgd.compile.numeric.HEAVISIDE_AT_ZERO`).
 
     Returns:
         A :class:`Compiled` whose ``source`` is the generated code.
@@ -453,13 +150,13 @@ def compile_objective(
     Raises:
         ValueError: ``dtype`` is neither float64 nor float32.
     """
-    dtype = _check_dtype(dtype)
+    dtype = check_dtype(dtype)
     objective = derivation.objective
     params, data = objective.params, objective.data
-    gen = _Codegen(params, data, _Printer(stable=stable, heaviside_at_zero=heaviside_at_zero))
+    gen = Codegen(params, data, Printer(stable=stable, heaviside_at_zero=heaviside_at_zero))
     prepare = stabilize if stable else (lambda e: e)
     loss = prepare(objective.expanded_loss)
-    r, rest = _common_factor([prepare(g) for g in derivation.gradient.values()])
+    r, rest = common_factor([prepare(g) for g in derivation.gradient.values()])
     loss, r, *rest = gen.linear_combinations([loss, r, *rest])
     (loss, r, *rest), piecewise_lines = gen.opaque_piecewise([loss, r, *rest])
     m = " / m" if objective.reduction == "mean" else ""
@@ -493,7 +190,7 @@ def compile_objective(
             code = f"{gen.name(names[0])}, {gen.name(names[1])} = "
             steps.append((names, a, code + f"_softplus_sigmoid({gen.printer.doprint(a)})"))
         lines, varying = [], set(given)
-        for defined, e, line in _in_dependency_order(steps):
+        for defined, e, line in in_dependency_order(steps):
             lines.append(line)
             if e.free_symbols & varying:
                 varying.update(defined)
@@ -505,7 +202,7 @@ def compile_objective(
 
         loss_line = f"loss = numpy.sum({per_example(loss)}){m}"
         grad_lines = [f"grad = numpy.empty({len(params)}, dtype=X.dtype)"]
-        grad_lines += _gradient_lines(gen, rest, "r", m, varying)
+        grad_lines += blas_gradient_lines(gen, rest, "r", m, varying)
         if objective.l2:
             loss_line += f" + {objective.l2!r} / 2 * (theta @ theta)"
             grad_lines.append(f"grad += {objective.l2!r} * theta")
@@ -513,12 +210,11 @@ def compile_objective(
 
     exprs = [loss, r, *rest]
     shared, loss_lines, gradient_lines = body(exprs, ())
-    fused = _softplus_and_sigmoid(exprs) if stable else []
+    fused = softplus_and_sigmoid(exprs) if stable else []
     both = body(exprs, fused) if fused else (shared, loss_lines, gradient_lines)
 
     def function(name: str, lines: list[str], returns: str, doc: str) -> str:
-        lines = [f'"""{doc}"""', *header, *lines, f"return {returns}"]
-        return f"def {name}(theta, X):\n" + textwrap.indent("\n".join(lines), "    ") + "\n"
+        return function_source(f"{name}(theta, X)", [*header, *lines, f"return {returns}"], doc)
 
     source = "\n\n".join(
         [
@@ -538,15 +234,12 @@ def compile_objective(
             ),
         ]
     )
-    namespace: dict = {"numpy": numpy, "functools": functools, **NUMERIC_HELPERS}
-    # The source is generated from validated SymPy objects, never from user text.
-    exec(compile(source, "<symgd generated>", "exec"), namespace)  # noqa: S102
     return Compiled(
         params=tuple(p.name for p in params),
         data=tuple(d.name for d in data),
         source=source,
         dtype=dtype,
-        _namespace=namespace,
+        _namespace=load_source(source),
     )
 
 
@@ -567,10 +260,7 @@ class CompiledExpression:
     dtype: type = numpy.float64
     _namespace: dict = field(repr=False, compare=False, default_factory=dict)
 
-    @property
-    def function(self) -> Callable:
-        """The generated function itself, ``(*arrays) -> array``."""
-        return self._namespace["function"]
+    function = generated("function", "The generated function itself, ``(*arrays) -> array``.")
 
     def __call__(self, *arrays: numpy.ndarray | float) -> numpy.ndarray:
         """Evaluate element-wise; the result has the broadcast shape of the arguments."""
@@ -620,24 +310,20 @@ def compile_expression(
         >>> "numpy.logaddexp(0, z)" in softplus.source
         True
     """
-    dtype = _check_dtype(dtype)
+    dtype = check_dtype(dtype)
     symbols = tuple(symbols)
-    gen = _Codegen(symbols, (), _Printer(stable=stable, heaviside_at_zero=heaviside_at_zero))
+    gen = Codegen(symbols, (), Printer(stable=stable, heaviside_at_zero=heaviside_at_zero))
     expr = stabilize(expression) if stable else expression
     (expr,), piecewise_lines = gen.opaque_piecewise([expr])
     shared, (expr,) = sympy.cse([expr], symbols=sympy.numbered_symbols("_t"), optimizations="basic")
     lines = piecewise_lines + [f"{gen.name(s)} = {gen.printer.doprint(e)}" for s, e in shared]
     lines.append(f"return {gen.printer.doprint(expr)}")
     arguments = ", ".join(gen.name(s) for s in symbols)
-    source = "import numpy\n\n\ndef function(" + arguments + "):\n"
-    source += textwrap.indent("\n".join(lines), "    ") + "\n"
-    namespace: dict = {"numpy": numpy, "functools": functools, **NUMERIC_HELPERS}
-    # The source is generated from SymPy objects, never from user text.
-    exec(compile(source, "<symgd generated>", "exec"), namespace)  # noqa: S102
+    source = "import numpy\n\n\n" + function_source(f"function({arguments})", lines)
     return CompiledExpression(
         symbols=tuple(s.name for s in symbols),
         expression=expression,
         source=source,
         dtype=dtype,
-        _namespace=namespace,
+        _namespace=load_source(source),
     )

@@ -24,6 +24,7 @@ from symgd.define.objective import (
     linear_regression as linear_regression,
     logistic_regression as logistic_regression,
     objective as objective,
+    resolve_definitions as resolve_definitions,
 )
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "objective",
     "linear_regression",
     "logistic_regression",
+    "resolve_definitions",
     "Activation",
     "ACTIVATIONS",
     "activation",

@@ -25,9 +25,7 @@ from dataclasses import dataclass
 import sympy
 
 from symgd.functions import sigmoid, softplus
-from symgd.parse.expressions import ParseError, parse_expression, symbol
-
-__all__ = ["Activation", "ACTIVATIONS", "activation", "PREACTIVATION", "OUTPUT"]
+from symgd.parse import ParseError, parse_expression, symbol
 
 #: The symbol every activation is written in: the pre-activation ``z``.
 PREACTIVATION = symbol("z")

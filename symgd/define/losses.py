@@ -22,9 +22,7 @@ import sympy
 
 from symgd.define.activations import OUTPUT, PREACTIVATION
 from symgd.functions import sigmoid
-from symgd.parse.expressions import ParseError, symbol
-
-__all__ = ["Loss", "LOSSES", "loss", "TARGET", "PROBABILITY"]
+from symgd.parse import ParseError, symbol
 
 #: The target of one output unit.
 TARGET = symbol("y")

@@ -24,9 +24,7 @@ import sympy
 
 from symgd.define.activations import Activation, activation
 from symgd.define.losses import Loss, loss
-from symgd.parse.expressions import ParseError
-
-__all__ = ["Network", "network", "parse_layers"]
+from symgd.parse import ParseError
 
 #: Most units per layer and layers a network spec may have (a guard against typos).
 _MAX_UNITS = 100_000

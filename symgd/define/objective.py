@@ -26,15 +26,7 @@ from typing import Literal
 
 import sympy
 
-from symgd.parse.expressions import (
-    ParseError,
-    parse_definition,
-    parse_expression,
-    parse_names,
-    symbol,
-)
-
-__all__ = ["Objective", "objective", "linear_regression", "logistic_regression"]
+from symgd.parse import ParseError, parse_definition, parse_expression, parse_names, symbol
 
 Reduction = Literal["mean", "sum"]
 
@@ -67,10 +59,7 @@ class Objective:
     @property
     def substitutions(self) -> dict[sympy.Symbol, sympy.Expr]:
         """Each intermediate symbol mapped to its definition in params and data only."""
-        resolved: dict[sympy.Symbol, sympy.Expr] = {}
-        for name, definition in self.intermediates:
-            resolved[name] = definition.xreplace(resolved)
-        return resolved
+        return resolve_definitions(self.intermediates)
 
     @property
     def expanded_loss(self) -> sympy.Expr:
@@ -90,6 +79,28 @@ class Objective:
             f"Objective(loss={self.loss}{defs}, params=({names}), "
             f"reduction={self.reduction}{extra})"
         )
+
+
+def resolve_definitions(
+    definitions: Iterable[tuple[sympy.Symbol, sympy.Expr]],
+) -> dict[sympy.Symbol, sympy.Expr]:
+    """Each named symbol mapped to its definition with the earlier names substituted.
+
+    Args:
+        definitions: ``(name, definition)`` pairs, each reading only earlier names.
+
+    Returns:
+        Each name's expression in the symbols that are not names (parameters, data).
+
+    Example:
+        >>> z, p, w, x = sympy.symbols("z p w x", real=True)
+        >>> resolve_definitions([(z, w * x), (p, 2 * z)])
+        {z: w*x, p: 2*w*x}
+    """
+    resolved: dict[sympy.Symbol, sympy.Expr] = {}
+    for name, definition in definitions:
+        resolved[name] = definition.xreplace(resolved)
+    return resolved
 
 
 def _check_objective(obj: Objective) -> None:

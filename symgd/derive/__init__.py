@@ -1,16 +1,19 @@
 """Stage 2, derive: the chain rule for scalar objectives, output errors, network backprop."""
 
+from symgd.derive.expanded import (
+    ScalarNetwork as ScalarNetwork,
+    WeightChain as WeightChain,
+    expand_network as expand_network,
+    scalar_network as scalar_network,
+)
 from symgd.derive.network import (
     EXPANDED_LIMIT as EXPANDED_LIMIT,
     DenseRule as DenseRule,
     DenseRules as DenseRules,
     NetworkDerivation as NetworkDerivation,
-    ScalarNetwork as ScalarNetwork,
-    WeightChain as WeightChain,
     dense_rules as dense_rules,
     derive_network as derive_network,
     layer_rule_gradient as layer_rule_gradient,
-    scalar_network as scalar_network,
 )
 from symgd.derive.output_error import (
     OutputError as OutputError,
@@ -20,6 +23,7 @@ from symgd.derive.scalar import (
     LOSS_SYMBOL as LOSS_SYMBOL,
     ChainStep as ChainStep,
     Derivation as Derivation,
+    chain_rule as chain_rule,
     derive as derive,
     is_zero as is_zero,
     lecturer_form as lecturer_form,
@@ -29,6 +33,7 @@ __all__ = [
     "ChainStep",
     "Derivation",
     "derive",
+    "chain_rule",
     "lecturer_form",
     "is_zero",
     "LOSS_SYMBOL",
@@ -42,6 +47,7 @@ __all__ = [
     "derive_network",
     "ScalarNetwork",
     "scalar_network",
+    "expand_network",
     "layer_rule_gradient",
     "EXPANDED_LIMIT",
 ]

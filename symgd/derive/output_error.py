@@ -20,12 +20,18 @@ from dataclasses import dataclass
 
 import sympy
 
-from symgd.define.activations import OUTPUT, PREACTIVATION, Activation, activation
-from symgd.define.losses import PROBABILITY, TARGET, Loss, loss
+from symgd.define import (
+    OUTPUT,
+    PREACTIVATION,
+    PROBABILITY,
+    TARGET,
+    Activation,
+    Loss,
+    activation,
+    loss,
+)
 from symgd.derive.scalar import lecturer_form
-from symgd.parse.expressions import symbol
-
-__all__ = ["OutputError", "output_error"]
+from symgd.parse import symbol
 
 _Z, _A, _Y, _P = PREACTIVATION, OUTPUT, TARGET, PROBABILITY
 

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import sympy
 
-from symgd.define.objective import Objective
+from symgd.define import Objective
 from symgd.display import display_latex
 from symgd.functions import expand_named_functions
-
-__all__ = ["ChainStep", "Derivation", "derive", "lecturer_form", "is_zero", "LOSS_SYMBOL"]
 
 #: The symbol standing for the per-example loss in displayed steps.
 LOSS_SYMBOL = sympy.Symbol("ell", real=True)
@@ -192,31 +190,99 @@ def _agrees(result: sympy.Expr, expected: sympy.Expr, symbols: Sequence[sympy.Sy
     return True
 
 
-def _dependencies(objective: Objective) -> dict[sympy.Symbol, sympy.Expr]:
-    """Each node (the loss and every intermediate) mapped to its defining expression."""
-    nodes = {name: definition for name, definition in objective.intermediates}
-    nodes[LOSS_SYMBOL] = objective.loss
-    return nodes
+#: The links of a dependency graph: each node mapped to the nodes its definition reads.
+Graph = Mapping[sympy.Symbol, Sequence[sympy.Symbol]]
 
 
-def _paths(
-    node: sympy.Symbol, param: sympy.Symbol, nodes: dict[sympy.Symbol, sympy.Expr]
-) -> list[Path]:
-    """All paths from ``node`` down to ``param`` through the intermediates."""
+def _paths(node: sympy.Symbol, param: sympy.Symbol, children: Graph) -> list[Path]:
+    """All paths from ``node`` down to ``param`` through the nodes of the graph."""
     found: list[Path] = []
-    for child in sorted(nodes[node].free_symbols, key=lambda s: s.name):
+    for child in children[node]:
         if child == param:
             found.append((node, param))
-        elif child in nodes:
-            found.extend((node, *rest) for rest in _paths(child, param, nodes))
+        elif child in children:
+            found.extend((node, *rest) for rest in _paths(child, param, children))
     return found
 
 
-def _local_derivative(
-    node: sympy.Symbol, child: sympy.Symbol, nodes: dict[sympy.Symbol, sympy.Expr]
+def sum_of_products(local_derivatives: Sequence[Sequence[sympy.Expr]]) -> sympy.Expr:
+    """``Σ_paths Π local derivatives``: the chain rule once the local derivatives are known.
+
+    Example:
+        >>> a, b, c = sympy.symbols("a b c", real=True)
+        >>> sum_of_products([(a, b), (c,)])
+        a*b + c
+    """
+    return sympy.Add(*(sympy.Mul(*factors) for factors in local_derivatives))
+
+
+def chain_rule(
+    param: sympy.Symbol,
+    children: Graph,
+    local: Callable[[sympy.Symbol, sympy.Symbol], sympy.Expr],
+    top: sympy.Symbol = LOSS_SYMBOL,
+) -> tuple[tuple[Path, ...], tuple[tuple[sympy.Expr, ...], ...], sympy.Expr]:
+    r"""Differentiate ``top`` by ``param`` through a dependency graph of named nodes.
+
+    .. math:: \frac{\partial\, \text{top}}{\partial \theta} = \sum_{\text{paths}}
+        \prod_{(a, b) \in \text{path}} \frac{\partial a}{\partial b}
+
+    Scalar objectives (:func:`derive`) and expanded networks
+    (:func:`symgd.derive.derive_network`) both go through here.
+
+    Args:
+        param: The parameter ``θ``.
+        children: Each node mapped to the nodes (and parameters) it reads, in display order.
+        local: The local derivative ``∂a/∂b`` of one link ``(a, b)``.
+        top: Where the paths start (the loss ``ℓ``).
+
+    Returns:
+        The paths from ``top`` to ``param``, the local derivatives of each path's links, and
+        the sum of their products in its simplest form (:func:`lecturer_form`).
+
+    Example:
+        >>> ell, p, z, w, x = sympy.symbols("ell p z w x", real=True)
+        >>> graph = {ell: (p, z), p: (z,), z: (w, x)}
+        >>> links = {(ell, p): 2 * p, (ell, z): 1, (p, z): p * (1 - p), (z, w): x}
+        >>> paths, factors, total = chain_rule(w, graph, lambda a, b: links[a, b], top=ell)
+        >>> paths
+        ((ell, p, z, w), (ell, z, w))
+        >>> total
+        2*p**2*x*(1 - p) + x
+    """
+    paths = tuple(_paths(top, param, children))
+    factors = tuple(
+        tuple(local(a, b) for a, b in zip(path, path[1:], strict=False)) for path in paths
+    )
+    return paths, factors, lecturer_form(sum_of_products(factors))
+
+
+def definition_graph(definitions: Mapping[sympy.Symbol, sympy.Expr]) -> dict:
+    """The dependency graph of named definitions: each node's symbols, sorted by name.
+
+    Example:
+        >>> z, w, x, b = sympy.symbols("z w x b", real=True)
+        >>> definition_graph({z: w * x + b})
+        {z: [b, w, x]}
+    """
+    return {
+        node: sorted(definition.free_symbols, key=lambda s: s.name)
+        for node, definition in definitions.items()
+    }
+
+
+def local_derivative(
+    node: sympy.Symbol, child: sympy.Symbol, definitions: Mapping[sympy.Symbol, sympy.Expr]
 ) -> sympy.Expr:
-    """``∂node/∂child`` written, where possible, in terms of ``node`` itself (σ' = σ(1−σ))."""
-    definition = nodes[node]
+    """``∂node/∂child`` written, where possible, in terms of ``node`` itself (σ' = σ(1−σ)).
+
+    Example:
+        >>> from symgd.functions import sigmoid
+        >>> p, z = sympy.symbols("p z", real=True)
+        >>> local_derivative(p, z, {p: sigmoid(z)})
+        p*(1 - p)
+    """
+    definition = definitions[node]
     local = sympy.diff(definition, child)
     if node != LOSS_SYMBOL and not definition.is_Atom:
         local = local.xreplace({definition: node})
@@ -224,14 +290,11 @@ def _local_derivative(
 
 
 def _chain_step(objective: Objective, param: sympy.Symbol) -> ChainStep:
-    nodes = _dependencies(objective)
-    paths = tuple(_paths(LOSS_SYMBOL, param, nodes))
-    locals_ = tuple(
-        tuple(_local_derivative(a, b, nodes) for a, b in zip(path, path[1:], strict=False))
-        for path in paths
+    nodes = dict(objective.intermediates)
+    nodes[LOSS_SYMBOL] = objective.loss
+    paths, locals_, in_intermediates = chain_rule(
+        param, definition_graph(nodes), lambda a, b: local_derivative(a, b, nodes)
     )
-    chained = sympy.Add(*(sympy.Mul(*factors) for factors in locals_))
-    in_intermediates = lecturer_form(chained)
     substitutions = objective.substitutions
     # The chain was simplified in the intermediates; substituting them back needs no
     # simplify (on nested functions it is slow and turns 1 - tanh² into 1/cosh²).
@@ -254,7 +317,7 @@ def derive(objective: Objective) -> Derivation:
         \\prod_{(a, b) \\in \\text{path}} \\frac{\\partial a}{\\partial b}
 
     Args:
-        objective: The objective from :func:`symgd.model.objective`.
+        objective: The objective from :func:`symgd.define.objective`.
 
     Returns:
         A :class:`Derivation` whose every step was checked against ``sympy.diff``.

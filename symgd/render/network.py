@@ -15,21 +15,10 @@ from collections.abc import Sequence
 
 import sympy
 
-from symgd.define.activations import OUTPUT, PREACTIVATION, Activation
-from symgd.define.losses import TARGET
-from symgd.derive.network import DenseRules, NetworkDerivation, WeightChain
-from symgd.derive.scalar import LOSS_SYMBOL
+from symgd.define import OUTPUT, PREACTIVATION, TARGET, Activation
+from symgd.derive import LOSS_SYMBOL, DenseRules, NetworkDerivation, WeightChain
 from symgd.display import display_latex
 from symgd.render.printing import document, latex, partial
-
-__all__ = [
-    "dense_rules_latex",
-    "weight_chain_lines",
-    "network_latex",
-    "network_markdown",
-    "network_document",
-    "network_text",
-]
 
 _INDEX = sympy.Symbol("i", integer=True, positive=True)
 
@@ -222,11 +211,29 @@ def network_latex(derivation: NetworkDerivation, *, environment: str = "align*")
     lines = [line for group in _general_lines(derivation) for line in group]
     if derivation.expanded:
         lines += [line for chain in derivation.expanded for line in weight_chain_lines(chain)]
-    return f"\\begin{{{environment}}}\n" + " \\\\\n".join(lines) + f"\n\\end{{{environment}}}"
+    return _aligned(lines, environment)
 
 
 def _aligned(lines: Sequence[str], environment: str) -> str:
     return f"\\begin{{{environment}}}\n" + " \\\\\n".join(lines) + f"\n\\end{{{environment}}}"
+
+
+def _sections(
+    derivation: NetworkDerivation, environment: str, rules_heading: str
+) -> list[tuple[str, list[str]]]:
+    """``(heading, LaTeX blocks)`` of each section of the rendered chain, in order."""
+    sections = [
+        (heading, [_aligned(lines, environment)])
+        for heading, lines in zip(_TITLES, _general_lines(derivation), strict=True)
+        if lines
+    ]
+    sections.append(
+        (rules_heading, [dense_rules_latex(derivation.rules).replace("align*", environment)])
+    )
+    if derivation.expanded:
+        chains = [_aligned(weight_chain_lines(c), environment) for c in derivation.expanded]
+        sections.append(("Every weight through the chain rule", chains))
+    return sections
 
 
 def network_markdown(derivation: NetworkDerivation, *, title: str | None = None) -> str:
@@ -239,18 +246,9 @@ def network_markdown(derivation: NetworkDerivation, *, title: str | None = None)
         True
     """
     parts = [f"# {title}\n"] if title else []
-    for heading, lines in zip(_TITLES, _general_lines(derivation), strict=True):
-        if lines:
-            parts.append(f"**{heading}**\n")
-            parts.append("$$\n" + _aligned(lines, "aligned") + "\n$$\n")
-    parts.append("**Dense-layer rules (index notation)**\n")
-    parts.append(
-        "$$\n" + dense_rules_latex(derivation.rules).replace("align*", "aligned") + "\n$$\n"
-    )
-    if derivation.expanded:
-        parts.append("**Every weight through the chain rule**\n")
-        for chain in derivation.expanded:
-            parts.append("$$\n" + _aligned(weight_chain_lines(chain), "aligned") + "\n$$\n")
+    for heading, blocks in _sections(derivation, "aligned", "Dense-layer rules (index notation)"):
+        parts.append(f"**{heading}**\n")
+        parts += [f"$$\n{block}\n$$\n" for block in blocks]
     return "\n".join(parts)
 
 
@@ -266,16 +264,8 @@ def network_document(derivation: NetworkDerivation, *, title: str | None = None)
     net = derivation.network
     title = title or f"Backpropagation in a {'-'.join(map(str, net.sizes))} network"
     sections = []
-    for heading, lines in zip(_TITLES, _general_lines(derivation), strict=True):
-        if lines:
-            sections += [f"\\section*{{{heading}}}", _aligned(lines, "align*")]
-    sections += [
-        "\\section*{Dense-layer rules in index notation}",
-        dense_rules_latex(derivation.rules),
-    ]
-    if derivation.expanded:
-        sections.append("\\section*{Every weight through the chain rule}")
-        sections += [_aligned(weight_chain_lines(chain), "align*") for chain in derivation.expanded]
+    for heading, blocks in _sections(derivation, "align*", "Dense-layer rules in index notation"):
+        sections += [f"\\section*{{{heading}}}", *blocks]
     return document("\n".join(sections), title=title)
 
 

@@ -21,14 +21,6 @@ import numpy
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = [
-    "DPI",
-    "FIGURE_SIZE",
-    "descent_paths",
-    "learning_rate_comparison",
-    "loss_curves",
-]
-
 #: Resolution of PNG figures (dots per inch).
 DPI = 100
 #: Width and height of one panel, in inches.

@@ -1,12 +1,12 @@
-"""Numerically stable forms, applied just before compilation.
+"""Numerically stable forms, applied just before compilation: the symbolic rewrites.
 
 SymPy's derivatives are mathematically right but overflow as floating point:
 ``log(1 + exp(z))`` is ``inf`` at ``z = 800``, ``σ'`` written with ``exp`` is
 ``nan`` at ``z = −800`` and ``1 − tanh(z)²`` is ``0`` for ``z > 19`` where the true
 value is ``4e^{−2z}``. This module holds the table :data:`REWRITES` of rewrites from
-a textbook form to a stable one (one entry each; ``tests/test_stable.py`` has one
-row per entry), and the NumPy implementations the compiled code calls
-(:data:`NUMERIC_HELPERS`). The derivation keeps the textbook form for display;
+a textbook form to a stable one (one entry each; ``tests/test_rewrites.py`` has one
+row per entry); the NumPy implementations the compiled code calls are in
+:mod:`symgd.compile.numeric`. The derivation keeps the textbook form for display;
 only the compiled code sees the stable form.
 
 The rewrites recognise the patterns however they were written: ``σ(z)``,
@@ -29,32 +29,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy
 import sympy
 from sympy.codegen.cfunctions import expm1, log1p
 
 from symgd.functions import sigmoid, softplus
-
-__all__ = [
-    "Rewrite",
-    "REWRITES",
-    "stabilize",
-    "logsumexp",
-    "log_softmax",
-    "stable_sigmoid",
-    "stable_softplus_sigmoid",
-    "stable_sigmoid_derivative",
-    "stable_sech",
-    "stable_logsumexp",
-    "stable_log_softmax",
-    "piecewise",
-    "NUMERIC_HELPERS",
-    "HEAVISIDE_AT_ZERO",
-]
-
-#: The value compiled code gives the step function ``H(0)`` (so ReLU'(0)) when the
-#: expression leaves it at SymPy's default ``½``; 0 as in PyTorch and JAX.
-HEAVISIDE_AT_ZERO = 0.0
 
 
 class logsumexp(sympy.Function):  # noqa: N801 -- SymPy functions are lower-case by convention
@@ -151,11 +129,12 @@ def _constant_pair(node: sympy.Basic, func: type) -> tuple[sympy.Expr, sympy.Exp
     return None
 
 
-def _without(node: sympy.Add, *terms: sympy.Expr) -> sympy.Expr:
+def _without(node: sympy.Add | sympy.Mul, *parts: sympy.Expr) -> sympy.Expr:
+    """The sum (or product) ``node`` without the given terms (or factors)."""
     rest = list(node.args)
-    for term in terms:
-        rest.remove(term)
-    return sympy.Add(*rest)
+    for part in parts:
+        rest.remove(part)
+    return node.func(*rest)
 
 
 def _sigmoid_times_exp(node: sympy.Basic) -> tuple[sympy.Expr, sympy.Expr, int, int] | None:
@@ -193,7 +172,7 @@ def _sigmoid_times_sum_with_exp(node: sympy.Basic) -> bool:
 
 def _distribute(node: sympy.Mul) -> sympy.Expr:
     total = next(f for f in node.args if isinstance(f, sympy.Add))
-    rest = _without_mul(node, total)
+    rest = _without(node, total)
     return sympy.Add(*(term * rest for term in total.args))
 
 
@@ -263,11 +242,14 @@ def _one_minus_tanh_squared(node: sympy.Basic) -> bool:
     return isinstance(base, sympy.tanh) and exponent == 2
 
 
-def _sech_squared(node: sympy.Add) -> sympy.Expr:
-    coefficient, square = _constant_pair(node, sympy.Pow)
-    return -coefficient * sympy.sech(square.base.args[0]) ** 2 + _without(
-        node, coefficient * square, -coefficient
-    )
+def _pair_replaced(func: type, replacement: Callable) -> Callable[[sympy.Add], sympy.Expr]:
+    """The rewrite of ``c f(u) − c + rest`` to ``replacement(c, f(u)) + rest``."""
+
+    def rewrite(node: sympy.Add) -> sympy.Expr:
+        coefficient, term = _constant_pair(node, func)
+        return replacement(coefficient, term) + _without(node, coefficient * term, -coefficient)
+
+    return rewrite
 
 
 def _tanh_pair(node: sympy.Basic) -> tuple[sympy.Expr, sympy.Expr, sympy.Expr] | None:
@@ -293,7 +275,7 @@ def _exp_sigmoid_rewrite(node: sympy.Mul) -> sympy.Expr:
     exponential, power, n, k = _sigmoid_times_exp(node)
     s = power.as_base_exp()[0]
     # e^{-n v} σ(v)^k = σ(-v)^n σ(v)^(k-n)
-    return _without_mul(node, exponential, power) * sigmoid(-s.args[0]) ** n * s ** (k - n)
+    return _without(node, exponential, power) * sigmoid(-s.args[0]) ** n * s ** (k - n)
 
 
 def _log1p_applies(node: sympy.Basic) -> bool:
@@ -326,9 +308,7 @@ REWRITES: tuple[Rewrite, ...] = (
     Rewrite(
         "1 − σ(z) = σ(−z)",
         lambda n: _constant_pair(n, sigmoid) is not None,
-        lambda n: (lambda c, s: -c * sigmoid(-s.args[0]) + _without(n, c * s, -c))(
-            *_constant_pair(n, sigmoid)
-        ),
+        _pair_replaced(sigmoid, lambda c, s: -c * sigmoid(-s.args[0])),
     ),
     Rewrite(
         "log-sigmoid: log σ(z) = −softplus(−z)",
@@ -377,14 +357,12 @@ REWRITES: tuple[Rewrite, ...] = (
     Rewrite(
         "e^{x} − 1 = expm1(x)",
         lambda n: _constant_pair(n, sympy.exp) is not None,
-        lambda n: (lambda c, e: c * expm1(e.args[0]) + _without(n, c * e, -c))(
-            *_constant_pair(n, sympy.exp)
-        ),
+        _pair_replaced(sympy.exp, lambda c, e: c * expm1(e.args[0])),
     ),
     Rewrite(
         "tanh': 1 − tanh(z)² = sech(z)²",
         _one_minus_tanh_squared,
-        _sech_squared,
+        _pair_replaced(sympy.Pow, lambda c, square: -c * sympy.sech(square.base.args[0]) ** 2),
     ),
     Rewrite(
         "1/cosh(z)^k = sech(z)^k",
@@ -397,13 +375,6 @@ REWRITES: tuple[Rewrite, ...] = (
         _tanh_to_sigmoid,
     ),
 )
-
-
-def _without_mul(node: sympy.Mul, *factors: sympy.Expr) -> sympy.Expr:
-    rest = list(node.args)
-    for factor in factors:
-        rest.remove(factor)
-    return sympy.Mul(*rest)
 
 
 def stabilize(expr: sympy.Expr) -> sympy.Expr:
@@ -454,182 +425,3 @@ def _merge_softplus_pairs(expr: sympy.Expr) -> sympy.Expr:
     merged = sympy.expand_mul(expr.xreplace(stand_ins))
     merged = merged.xreplace({dummy: u for u, dummy in arguments.items()})
     return merged if len(merged.atoms(softplus)) < len(found) else expr
-
-
-# --- the numeric side: what the compiled code calls -------------------------------------------
-
-
-def stable_sigmoid(z: numpy.ndarray) -> numpy.ndarray:
-    r"""``σ(z) = 1/(1 + e^{−z})`` without overflow warnings or lost values for any finite ``z``.
-
-    The textbook formula is accurate to a few ulp wherever ``e^{−z}`` is finite; where it
-    overflows (``z < −709`` in float64) the result is a subnormal number and
-    :math:`\sigma(z) = e^{z}` to working precision. Computing it this way costs the same
-    as the naive formula (measured in ``benchmarks/bench_stable.py``), where the
-    branch-free ``e^{−|z|}`` form took 1.7–2× as long.
-
-    Example:
-        >>> stable_sigmoid(numpy.array([-800.0, -720.0, 0.0, 800.0]))
-        array([0.0000000e+000, 2.0322308e-313, 5.0000000e-001, 1.0000000e+000])
-    """
-    z = numpy.asarray(z)
-    limit = _EXP_LIMIT[z.dtype.type] if z.dtype.type in _EXP_LIMIT else _EXP_LIMIT[numpy.float64]
-    with numpy.errstate(over="ignore"):
-        e = numpy.exp(-z)
-    e += 1.0
-    value = numpy.divide(1.0, e, out=_out(e))
-    if z.size and numpy.min(z) < -limit:
-        tiny = z < -limit
-        value = numpy.where(tiny, numpy.exp(numpy.where(tiny, z, 0.0)), value)
-    return value
-
-
-#: Largest argument of ``exp`` that does not overflow, per floating-point type.
-_EXP_LIMIT = {t: float(numpy.log(numpy.finfo(t).max)) for t in (numpy.float64, numpy.float32)}
-
-
-def _out(array: numpy.ndarray) -> numpy.ndarray | None:
-    """``array`` as an in-place output when it is one (a 0-d scalar is not)."""
-    return array if isinstance(array, numpy.ndarray) and array.ndim else None
-
-
-def stable_softplus_sigmoid(z: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray]:
-    r"""``softplus(z)`` and ``σ(z)`` together, from one :math:`e = e^{-|z|}` (never overflows).
-
-    .. math:: \operatorname{softplus}(z) = \max(z, 0) + \log(1 + e), \qquad
-        \sigma(z) = \frac{1}{1 + e} \ (z \ge 0), \quad \frac{e}{1 + e} \ (z < 0).
-
-    The logistic loss needs both (the loss and its gradient): one exponential and one
-    ``log1p`` instead of the two exponentials of ``logaddexp`` and a separate sigmoid.
-
-    Example:
-        >>> softplus, sigma = stable_softplus_sigmoid(numpy.array([-800.0, 0.0, 800.0]))
-        >>> softplus.tolist(), sigma.tolist()
-        ([0.0, 0.6931471805599453, 800.0], [0.0, 0.5, 1.0])
-    """
-    z = numpy.asarray(z)
-    e = numpy.abs(z)
-    e = numpy.negative(e, out=_out(e))
-    e = numpy.exp(e, out=_out(e))
-    softplus_ = numpy.log1p(e) + numpy.maximum(z, 0.0)
-    sigma = e + 1.0
-    sigma = numpy.divide(1.0, sigma, out=_out(sigma))
-    if isinstance(sigma, numpy.ndarray) and sigma.ndim:
-        numpy.multiply(sigma, e, out=sigma, where=z < 0)
-    elif z < 0:
-        sigma = sigma * e
-    return softplus_, sigma
-
-
-def stable_sigmoid_derivative(z: numpy.ndarray) -> numpy.ndarray:
-    r"""``σ'(z) = σ(z) σ(−z) = e^{−|z|} / (1 + e^{−|z|})²``, one exponential, no overflow.
-
-    Example:
-        >>> stable_sigmoid_derivative(numpy.array([-800.0, 0.0, 800.0]))
-        array([0.  , 0.25, 0.  ])
-    """
-    e = numpy.exp(-numpy.abs(z))
-    denominator = 1.0 + e
-    return numpy.divide(e, denominator * denominator, out=_out(denominator))
-
-
-def stable_sech(z: numpy.ndarray) -> numpy.ndarray:
-    r"""``sech z = 1/cosh z`` without overflow: :math:`\frac{2 e^{-|z|}}{1 + e^{-2|z|}}`.
-
-    Example:
-        >>> stable_sech(numpy.array([0.0, 800.0]))
-        array([1., 0.])
-    """
-    e = numpy.exp(-numpy.abs(z))
-    return 2 * e / (1 + e * e)
-
-
-def stable_logsumexp(*values: numpy.ndarray) -> numpy.ndarray:
-    r"""``log Σ_j e^{v_j}`` element-wise, with the max ``m`` subtracted once.
-
-    .. math:: m + \operatorname{log1p}\Big(\sum_{j \ne \arg\max} e^{v_j - m}\Big)
-
-    Example:
-        >>> float(stable_logsumexp(numpy.array(1000.0), numpy.array(1000.0)))
-        1000.6931471805599
-    """
-    peak, rest = _peak_and_rest(values)
-    return peak + numpy.log1p(rest)
-
-
-def stable_log_softmax(
-    numerator: tuple[numpy.ndarray, ...], denominator: tuple[numpy.ndarray, ...]
-) -> numpy.ndarray:
-    r"""``log(Σ_A e^{a} / Σ_B e^{b})`` with each sum's max subtracted once.
-
-    .. math:: (m_A - m_B) + \operatorname{log1p}(s_A) - \operatorname{log1p}(s_B)
-
-    Accurate when the result is close to 0 (softmax near 1) and when it is far below.
-
-    Example:
-        >>> big = numpy.array(1e4)
-        >>> float(stable_log_softmax((big,), (big, big)))
-        -0.6931471805599453
-    """
-    peak_a, rest_a = _peak_and_rest(numerator)
-    peak_b, rest_b = _peak_and_rest(denominator)
-    return (peak_a - peak_b) + (numpy.log1p(rest_a) - numpy.log1p(rest_b))
-
-
-def _peak_and_rest(values: tuple) -> tuple[numpy.ndarray, numpy.ndarray]:
-    """The max ``m`` of the values and ``Σ e^{v − m}`` over all but one maximal value."""
-    if len(values) == 1:
-        peak = numpy.asarray(values[0])
-        return peak, numpy.zeros_like(peak)
-    stacked = numpy.stack(numpy.broadcast_arrays(*values))
-    top = numpy.argmax(stacked, axis=0)
-    peak = numpy.take_along_axis(stacked, top[None], axis=0)[0]
-    terms = numpy.exp(stacked - peak)
-    numpy.put_along_axis(terms, top[None], 0.0, axis=0)
-    return peak, terms.sum(axis=0)
-
-
-def piecewise(conditions: tuple, branches: tuple[Callable, ...], arguments: tuple) -> numpy.ndarray:
-    """Evaluate a piecewise function, each branch only where it is selected.
-
-    ``numpy.select`` evaluates every branch everywhere (``log`` of the negative
-    half, warnings, ``nan``); here branch ``k`` is called on the entries where
-    condition ``k`` holds and no earlier one does. Entries no condition selects
-    are ``nan``, as in SymPy.
-
-    Args:
-        conditions: One boolean array (or bool) per branch.
-        branches: One function of ``arguments`` per branch.
-        arguments: The arrays (or scalars) the branches read.
-
-    Returns:
-        The values, shaped like the broadcast arguments and conditions.
-
-    Example:
-        >>> x = numpy.array([-1.0, 4.0])
-        >>> piecewise((x > 0, True), (numpy.sqrt, lambda x: x * x), (x,))
-        array([1., 2.])
-    """
-    arrays = numpy.broadcast_arrays(*(numpy.asarray(a) for a in (*arguments, *conditions)))
-    shape = arrays[0].shape if arrays else ()
-    dtype = numpy.result_type(*(a for a in arrays[: len(arguments)] if a.dtype.kind == "f"), 0.0)
-    out = numpy.full(shape, numpy.nan, dtype=dtype)
-    remaining = numpy.ones(shape, dtype=bool)
-    for condition, branch in zip(arrays[len(arguments) :], branches, strict=True):
-        selected = remaining & condition
-        if selected.any():
-            out[selected] = branch(*(a[selected] for a in arrays[: len(arguments)]))
-        remaining &= ~condition
-    return out[()] if out.ndim == 0 else out
-
-
-#: Names the generated code may call, beside ``numpy``.
-NUMERIC_HELPERS: dict[str, Callable] = {
-    "_sigmoid": stable_sigmoid,
-    "_sigmoid_derivative": stable_sigmoid_derivative,
-    "_softplus_sigmoid": stable_softplus_sigmoid,
-    "_sech": stable_sech,
-    "_logsumexp": stable_logsumexp,
-    "_log_softmax": stable_log_softmax,
-    "_piecewise": piecewise,
-}
