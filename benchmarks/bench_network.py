@@ -27,7 +27,7 @@ from _timing import interleaved
 from symgd.compile import compile_network
 from symgd.data import digits_dataset
 from symgd.define import network
-from symgd.derive import dense_rules, derive_network
+from symgd.derivation import dense_rules, derive_network
 
 BATCH = 64
 LEARNING_RATE = 0.1

@@ -28,7 +28,7 @@ from _timing import interleaved
 
 from symgd import compile_objective, derive, logistic_regression
 from symgd.compile import HEAVISIDE_AT_ZERO, compile_expression
-from symgd.derive import lecturer_form
+from symgd.derivation import lecturer_form
 from symgd.functions import expand_named_functions, sigmoid
 
 z, y = sympy.symbols("z y", real=True)

@@ -25,7 +25,7 @@ from symgd.define import (
     network as network,
     objective as objective,
 )
-from symgd.derive import (
+from symgd.derivation import (
     ChainStep as ChainStep,
     Derivation as Derivation,
     derive as derive,
@@ -39,7 +39,7 @@ from symgd.render import (
     to_markdown as to_markdown,
     to_text as to_text,
 )
-from symgd.train import (
+from symgd.training import (
     TrainResult as TrainResult,
     gradient_descent as gradient_descent,
     train as train,

@@ -1,6 +1,6 @@
 """How a result object shows itself in Jupyter, without an earlier stage importing a later one.
 
-Results are made by one stage (a :class:`~symgd.derive.scalar.Derivation` in derive) and typeset
+Results are made by one stage (a :class:`~symgd.derivation.scalar.Derivation` in derive) and typeset
 by a later one (render). Each result's ``_repr_latex_`` calls :func:`display_latex`; the render
 stage registers the printer for its result types (``@display_latex.register``), so imports
 point forwards only.

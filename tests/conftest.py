@@ -10,7 +10,7 @@ import pytest
 
 from symgd.data import linear_data
 from symgd.define import linear_regression
-from symgd.derive import derive
+from symgd.derivation import derive
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import pytest
 import sympy
 
 from symgd.define import ACTIVATIONS, LOSSES, OUTPUT, PREACTIVATION, activation, loss
-from symgd.derive import output_error
+from symgd.derivation import output_error
 from symgd.functions import sigmoid
 from symgd.parse import ParseError
 

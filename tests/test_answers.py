@@ -18,7 +18,7 @@ import pytest
 
 import symgd.cli as cli
 from symgd.define import linear_regression, logistic_regression, objective
-from symgd.derive import derive
+from symgd.derivation import derive
 from symgd.parse import ParseError
 from symgd.verify import (
     check_answer,

@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose
 
 from symgd.compile import compile_objective
 from symgd.define import linear_regression, logistic_regression, objective
-from symgd.derive import derive
+from symgd.derivation import derive
 
 
 def _sympy_reference(derivation, theta, data):

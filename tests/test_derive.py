@@ -6,7 +6,7 @@ import pytest
 import sympy
 
 from symgd.define import linear_regression, logistic_regression, objective
-from symgd.derive import LOSS_SYMBOL, derive, is_zero, lecturer_form
+from symgd.derivation import LOSS_SYMBOL, derive, is_zero, lecturer_form
 from symgd.functions import sigmoid
 from symgd.parse import symbol
 
@@ -103,7 +103,7 @@ def test_a_wrong_chain_would_be_caught(monkeypatch):
     # The consistency check must fire when a local derivative is wrong.
     import sys
 
-    module = sys.modules["symgd.derive.scalar"]
+    module = sys.modules["symgd.derivation.scalar"]
 
     monkeypatch.setattr(module, "local_derivative", lambda a, b_, nodes: sympy.Integer(2))
     with pytest.raises(ArithmeticError, match="sympy.diff"):

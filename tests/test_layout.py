@@ -23,10 +23,10 @@ STAGES = {
     "parse": 1,  # the only entry for user text
     "define": 2,
     "data": 2,
-    "derive": 3,
+    "derivation": 3,
     "render": 4,
     "compile": 5,
-    "train": 6,
+    "training": 6,
     "verify": 7,
     "notes": 8,
     "cli": 9,
@@ -39,7 +39,7 @@ def _modules() -> list[Path]:
 
 
 def _part(path: Path) -> str:
-    """``symgd/train/runner.py`` -> ``train``; ``symgd/data.py`` -> ``data``."""
+    """``symgd/training/runner.py`` -> ``training``; ``symgd/data.py`` -> ``data``."""
     relative = path.relative_to(PACKAGE)
     return relative.parts[0].removesuffix(".py")
 
@@ -91,8 +91,8 @@ def test_imports_run_from_earlier_stages_only(path):
 @pytest.mark.parametrize(
     ("source", "here"),
     [
-        ("from symgd.render import to_latex", "derive"),  # derive -> render
-        ("def f():\n    from symgd.train.runner import train", "compile"),  # lazy, still counted
+        ("from symgd.render import to_latex", "derivation"),  # derive -> render
+        ("def f():\n    from symgd.training.runner import train", "compile"),  # lazy, still counted
         ("import symgd.cli", "notes"),
         ("from symgd import notes", "verify"),
     ],

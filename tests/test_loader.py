@@ -10,7 +10,7 @@ import sympy
 
 from symgd.compile import compile_expression, compile_network, compile_objective, load_source
 from symgd.define import linear_regression, network
-from symgd.derive import derive
+from symgd.derivation import derive
 
 
 def test_loaded_namespace_has_numpy_and_the_stable_helpers():

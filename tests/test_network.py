@@ -10,7 +10,13 @@ import sympy
 
 from symgd.compile import compile_network, one_hot
 from symgd.define import ACTIVATIONS, PREACTIVATION, network, parse_layers
-from symgd.derive import EXPANDED_LIMIT, dense_rules, derive_network, is_zero, layer_rule_gradient
+from symgd.derivation import (
+    EXPANDED_LIMIT,
+    dense_rules,
+    derive_network,
+    is_zero,
+    layer_rule_gradient,
+)
 from symgd.parse import ParseError
 
 LOSS_NAMES = ["mse", "bce", "softmax-cross-entropy"]

@@ -14,7 +14,7 @@ import sympy
 from symgd.compile import compile_network, one_hot
 from symgd.data import digits_dataset
 from symgd.define import ACTIVATIONS, PREACTIVATION, network
-from symgd.train import train_network
+from symgd.training import train_network
 from symgd.verify import check_gradient
 
 LOSS_NAMES = ["mse", "bce", "softmax-cross-entropy"]

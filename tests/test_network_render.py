@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from symgd.define import network
-from symgd.derive import derive_network
+from symgd.derivation import derive_network
 from symgd.render import network_document, network_latex, network_markdown, network_text
 
 LOSS_NAMES = ["mse", "bce", "softmax-cross-entropy"]

@@ -8,7 +8,7 @@ import pytest
 import symgd.notes.runs as runs_module
 from symgd.compile import compile_objective
 from symgd.define import linear_regression
-from symgd.derive import derive
+from symgd.derivation import derive
 from symgd.notes import Code, custom_notes, descent_runs, loop_code, to_markdown, to_tex
 from symgd.render.printing import code_block, code_listing
 

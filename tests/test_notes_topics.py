@@ -12,7 +12,7 @@ import sympy
 from symgd import notes as notes_module
 from symgd.compile import compile_objective
 from symgd.define import objective
-from symgd.derive import derive, is_zero
+from symgd.derivation import derive, is_zero
 from symgd.notes import (
     TOPICS,
     Notation,
@@ -23,7 +23,7 @@ from symgd.notes import (
     write_notes,
 )
 from symgd.parse import symbol
-from symgd.train import adam, momentum, nesterov, rmsprop, update_rule_latex
+from symgd.training import adam, momentum, nesterov, rmsprop, update_rule_latex
 
 CATALOGUE = [
     "linear-regression",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from symgd.define import logistic_regression, objective
-from symgd.derive import derive
+from symgd.derivation import derive
 from symgd.render import partial, to_document, to_latex, to_markdown, to_text
 
 

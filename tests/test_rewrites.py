@@ -13,7 +13,7 @@ from symgd.compile import (
     stabilize,
 )
 from symgd.define import logistic_regression
-from symgd.derive import derive
+from symgd.derivation import derive
 from symgd.functions import sigmoid, softplus
 
 z, u, y = sympy.symbols("z u y", real=True)

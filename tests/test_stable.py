@@ -17,8 +17,8 @@ from symgd.compile import (
     stable_softplus_sigmoid,
 )
 from symgd.define import logistic_regression
-from symgd.derive import derive
-from symgd.train import train
+from symgd.derivation import derive
+from symgd.training import train
 from symgd.verify import TOLERANCES, check_gradient
 
 _BENCH = pathlib.Path(__file__).parents[1] / "benchmarks" / "bench_stable.py"

@@ -11,7 +11,7 @@ import pytest
 from symgd import cli
 from symgd.compile import compile_objective
 from symgd.data import linear_data
-from symgd.train import (
+from symgd.training import (
     Callback,
     adam,
     chain,
@@ -89,7 +89,7 @@ def test_ctrl_c_saves_a_checkpoint_and_stops_cleanly(compiled, uninterrupted, tm
             os.kill(os.getpid(), signal.SIGINT)
         return compiled.loss_and_gradient(theta, X[:, examples])
 
-    from symgd.train import gradient_descent
+    from symgd.training import gradient_descent
 
     interrupted = gradient_descent(
         loss_and_gradient, numpy.zeros(2), 50, names=compiled.params, epochs=8, batch_size=6,

@@ -1,4 +1,4 @@
-"""symgd.train.config: one frozen, validated config; keywords and a config give one run."""
+"""symgd.training.config: one frozen, validated config; keywords and a config give one run."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import dataclasses
 import numpy
 import pytest
 
-from symgd.train import TrainConfig, adam, gradient_descent
-from symgd.train.config import Plan
+from symgd.training import TrainConfig, adam, gradient_descent
+from symgd.training.config import Plan
 
 
 def _quadratic(theta, examples):

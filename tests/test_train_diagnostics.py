@@ -1,4 +1,4 @@
-"""symgd.train.diagnostics: divergence, oscillation, vanishing and exploding gradients, and
+"""symgd.training.diagnostics: divergence, oscillation, vanishing and exploding gradients, and
 the learning-rate verdicts.
 
 Each finding has a run that must produce it and a healthy run that must not.
@@ -13,7 +13,7 @@ import pytest
 
 from symgd.compile import compile_objective
 from symgd.data import linear_data
-from symgd.train import (
+from symgd.training import (
     adam,
     classify_run,
     classify_runs,

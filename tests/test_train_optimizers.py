@@ -1,4 +1,4 @@
-"""symgd.train.optimizers: every optimiser reaches known minima, matches the textbook formula
+"""symgd.training.optimizers: every optimiser reaches known minima, matches the textbook formula
 computed by hand, renders its rule, and leaves its inputs alone."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from symgd.train import (
+from symgd.training import (
     OPTIMIZERS,
     SCHEDULES,
     ChainState,

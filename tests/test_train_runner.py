@@ -9,8 +9,8 @@ from numpy.testing import assert_allclose
 from symgd.compile import compile_objective
 from symgd.data import linear_data
 from symgd.define import linear_regression
-from symgd.derive import derive
-from symgd.train import gradient_descent, largest_curvature, train
+from symgd.derivation import derive
+from symgd.training import gradient_descent, largest_curvature, train
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_bad_settings(kwargs, message):
 # --- issue 5: optimisers, steps, validation, early stopping, callbacks, histories ---------------
 
 from symgd import cli  # noqa: E402
-from symgd.train import Callback, EpochInfo, adam, cosine_decay, momentum, sgd, step_decay  # noqa: E402  # noqa: E402
+from symgd.training import Callback, EpochInfo, adam, cosine_decay, momentum, sgd, step_decay  # noqa: E402  # noqa: E402
 
 
 def _quadratic(theta, examples):

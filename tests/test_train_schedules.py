@@ -1,4 +1,4 @@
-"""symgd.train.schedules: each schedule's values, its LaTeX, and pickling."""
+"""symgd.training.schedules: each schedule's values, its LaTeX, and pickling."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pickle
 
 import pytest
 
-from symgd.train import constant, cosine_decay, exponential_decay, linear_warmup, step_decay
+from symgd.training import constant, cosine_decay, exponential_decay, linear_warmup, step_decay
 
 # --- schedules ---------------------------------------------------------------------------------
 

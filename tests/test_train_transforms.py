@@ -1,4 +1,4 @@
-"""symgd.train.rules and symgd.train.transforms: rules compose, and composing at run time
+"""symgd.training.rules and symgd.training.transforms: rules compose, and composing at run time
 (chain) and symbolically (compose) give the same numbers."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 import sympy
 from numpy.testing import assert_allclose
 
-from symgd.train import (
+from symgd.training import (
     UPDATE_RULES,
     adam,
     adamw,
@@ -21,7 +21,7 @@ from symgd.train import (
     sgd,
     update_rule_latex,
 )
-from symgd.train.rules import (
+from symgd.training.rules import (
     ADD_DECAYED_WEIGHTS,
     LEARNING_RATE,
     PARAMETER,

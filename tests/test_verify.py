@@ -8,7 +8,7 @@ import pytest
 from symgd.compile import compile_objective
 from symgd.data import linear_data
 from symgd.define import linear_regression
-from symgd.derive import derive
+from symgd.derivation import derive
 from symgd.verify import central_difference, check_gradient
 
 

@@ -20,7 +20,7 @@ from symgd.cli.options import (
     read_objective,
 )
 from symgd.data import read_csv_rows
-from symgd.derive import Derivation, derive
+from symgd.derivation import Derivation, derive
 from symgd.parse import ParseError, parse_name
 from symgd.verify import check_answers, read_answer, split_function
 

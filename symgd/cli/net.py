@@ -25,9 +25,9 @@ from symgd.cli.options import (
 from symgd.compile import CompiledNetwork, compile_network
 from symgd.data import digits_dataset, read_labelled_csv, split
 from symgd.define import Network, network
-from symgd.derive import NetworkDerivation, derive_network
+from symgd.derivation import NetworkDerivation, derive_network
 from symgd.render import network_document, network_latex, network_markdown, network_text
-from symgd.train import train_network
+from symgd.training import train_network
 from symgd.verify import check_gradient
 
 __all__ = ["register"]

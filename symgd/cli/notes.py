@@ -18,7 +18,7 @@ from symgd.cli.options import (
 )
 from symgd.compile import compile_objective
 from symgd.data import read_csv
-from symgd.derive import derive
+from symgd.derivation import derive
 from symgd.notes import TOPICS, custom_notes, descent_runs, write_notes
 from symgd.render import descent_paths
 

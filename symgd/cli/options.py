@@ -16,7 +16,7 @@ from pathlib import Path
 from symgd.define import Objective, objective
 from symgd.parse import parse_assignments
 from symgd.render import loss_curves
-from symgd.train import OPTIMIZERS, SCHEDULES, Callback, make_optimizer
+from symgd.training import OPTIMIZERS, SCHEDULES, Callback, make_optimizer
 
 __all__ = [
     "UsageError",
@@ -250,7 +250,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def training_options(args: argparse.Namespace) -> dict:
-    """Keyword arguments for :func:`symgd.train.train` from :func:`add_training_arguments`.
+    """Keyword arguments for :func:`symgd.training.train` from :func:`add_training_arguments`.
 
     Raises:
         UsageError: The options contradict each other.

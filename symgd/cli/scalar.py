@@ -28,9 +28,9 @@ from symgd.cli.options import (
 from symgd.compile import compile_objective
 from symgd.data import linear_data, read_csv
 from symgd.define import linear_regression
-from symgd.derive import Derivation, derive
+from symgd.derivation import Derivation, derive
 from symgd.render import loss_curves, to_document, to_latex, to_markdown, to_text
-from symgd.train import train
+from symgd.training import train
 from symgd.verify import check_gradient
 
 __all__ = ["register", "run_demo"]

@@ -10,7 +10,7 @@ code computes the log-softmax with the row maximum subtracted, so it never overf
 Examples are the rows of ``X`` (``m × n0``) and ``Y`` (``m × nL``). Parameters are ONE
 flat float64 vector ``theta``; each :math:`W^{(l)}` (``n_l × n_{l-1}``) and
 :math:`b^{(l)}` is a view into it, in the order of :attr:`symgd.define.Network.blocks`,
-so :func:`symgd.train.gradient_descent` and :func:`symgd.verify.check_gradient` work
+so :func:`symgd.training.gradient_descent` and :func:`symgd.verify.check_gradient` work
 unchanged.
 
 Example:
@@ -41,7 +41,7 @@ from symgd.compile.numeric import NUMERIC_HELPERS
 from symgd.compile.printer import NetworkPrinter
 from symgd.compile.rewrites import stabilize
 from symgd.define import OUTPUT, PREACTIVATION, PROBABILITY, TARGET, Activation, Network
-from symgd.derive import output_error
+from symgd.derivation import output_error
 
 
 def one_hot(labels: numpy.ndarray, classes: int) -> numpy.ndarray:

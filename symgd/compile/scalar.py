@@ -17,7 +17,7 @@ Before printing, :func:`symgd.compile.rewrites.stabilize` rewrites overflow-pron
 Example:
     >>> import numpy
     >>> from symgd.define.objective import linear_regression
-    >>> from symgd.derive.scalar import derive
+    >>> from symgd.derivation.scalar import derive
     >>> compiled = compile_objective(derive(linear_regression()))
     >>> data = {"x": numpy.array([0.0, 1.0, 2.0]), "y": numpy.array([1.0, 3.0, 5.0])}
     >>> compiled.gradient({"w": 2.0, "b": 1.0}, data)
@@ -45,7 +45,7 @@ from symgd.compile.loader import generated, load_source
 from symgd.compile.numeric import HEAVISIDE_AT_ZERO
 from symgd.compile.printer import Printer
 from symgd.compile.rewrites import stabilize
-from symgd.derive import Derivation
+from symgd.derivation import Derivation
 from symgd.functions import sigmoid, softplus
 
 
@@ -137,7 +137,7 @@ def compile_objective(
     selected.
 
     Args:
-        derivation: The result of :func:`symgd.derive.derive`.
+        derivation: The result of :func:`symgd.derivation.derive`.
         dtype: ``numpy.float64`` (default) or ``numpy.float32``; the generated code keeps
             the data's type (its constants are plain Python floats).
         stable: Rewrite overflow-prone forms first (turn off to show why naive code overflows).

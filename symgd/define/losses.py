@@ -5,7 +5,7 @@ Each loss is a row of a table. Element-wise losses are a per-unit expression
 pre-activation ``z``) and its target ``y``, summed over the output units. Softmax
 cross-entropy couples the units and is written over a whole output layer.
 
-Their output error is derived in :mod:`symgd.derive.output_error`.
+Their output error is derived in :mod:`symgd.derivation.output_error`.
 
 Example:
     >>> loss("bce").on_logits

@@ -8,7 +8,7 @@ A network is a stack of dense layers with an element-wise activation,
     \qquad a^{(0)} = x,
 
 and an output loss (:mod:`symgd.define.losses`). Its backprop chain is derived in
-:mod:`symgd.derive.network`.
+:mod:`symgd.derivation.network`.
 
 Example:
     >>> network("64,32,10", activation="relu", loss="softmax-cross-entropy").parameter_count

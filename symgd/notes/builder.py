@@ -14,7 +14,7 @@ from pathlib import Path
 import sympy
 
 from symgd.define import Objective
-from symgd.derive import LOSS_SYMBOL, ChainStep, Derivation, derive
+from symgd.derivation import LOSS_SYMBOL, ChainStep, Derivation, derive
 from symgd.notes.document import (
     Code,
     Equation,

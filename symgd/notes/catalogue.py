@@ -1,11 +1,11 @@
 r"""The catalogue of lecture notes, and notes for any objective.
 
 Every formula in a note comes from the pipeline: objectives are built with
-:func:`symgd.define.objective`, differentiated by :func:`symgd.derive.derive` (each
+:func:`symgd.define.objective`, differentiated by :func:`symgd.derivation.derive` (each
 chain-rule step checked against ``sympy.diff``), printed by render's configured SymPy
 LaTeX printer, and the optimisers' update rules come from their SymPy definitions in
-:mod:`symgd.train`. Figures are made by training the compiled code
-(:func:`symgd.compile.compile_objective`, :func:`symgd.train.train`) on seeded data,
+:mod:`symgd.training`. Figures are made by training the compiled code
+(:func:`symgd.compile.compile_objective`, :func:`symgd.training.train`) on seeded data,
 and "the code that runs" is the compiled source itself.
 
 Example:
@@ -40,7 +40,7 @@ from symgd.notes.topics import (
     softmax_regression,
 )
 from symgd.render import loss_curves
-from symgd.train import train
+from symgd.training import train
 
 __all__ = ["TOPICS", "Topic", "build_notes", "custom_notes"]
 

@@ -14,7 +14,7 @@ import inspect
 import latexify
 
 from symgd.compile import Compiled, compile_objective
-from symgd.derive import Derivation
+from symgd.derivation import Derivation
 from symgd.notes.builder import Builder
 
 __all__ = ["code_section", "compiled_or_code", "descent_loop", "loop_code"]

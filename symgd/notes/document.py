@@ -22,7 +22,7 @@ from pathlib import Path
 import sympy
 from sympy.printing.latex import LatexPrinter
 
-from symgd.derive import Derivation
+from symgd.derivation import Derivation
 from symgd.parse import parse_name, symbol
 from symgd.render import document, latex
 from symgd.render.printing import (

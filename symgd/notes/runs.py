@@ -1,8 +1,8 @@
 r"""The runs behind the figures: the compiled objective trained by symgd's runner.
 
-Every run goes through :func:`symgd.train.train` or :func:`symgd.train.gradient_descent`;
+Every run goes through :func:`symgd.training.train` or :func:`symgd.training.gradient_descent`;
 a recorded run also keeps the parameters after every step (the descent paths). The
-learning-rate verdicts are :func:`symgd.train.classify_runs`'.
+learning-rate verdicts are :func:`symgd.training.classify_runs`'.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from symgd.compile import Compiled
 from symgd.notes.builder import Builder
 from symgd.notes.code import code_section, descent_loop
 from symgd.render import descent_paths, learning_rate_comparison, loss_curves
-from symgd.train import TrainResult, classify_runs, gradient_descent, train
+from symgd.training import TrainResult, classify_runs, gradient_descent, train
 
 __all__ = [
     "batch_and_mini_batch",
@@ -35,7 +35,7 @@ def recorded(compiled: Compiled, data, init, **options) -> tuple[TrainResult, nu
         compiled: From :func:`symgd.compile.compile_objective`.
         data: One array per data symbol.
         init: Starting parameters.
-        **options: Keywords of :func:`symgd.train.gradient_descent`.
+        **options: Keywords of :func:`symgd.training.gradient_descent`.
 
     Returns:
         The runner's result and the parameters at the start and after every step, ``(k, n)``.
@@ -87,7 +87,7 @@ def descent_runs(
     Example:
         >>> from symgd.compile import compile_objective
         >>> from symgd.define import linear_regression
-        >>> from symgd.derive import derive
+        >>> from symgd.derivation import derive
         >>> c = compile_objective(derive(linear_regression()))
         >>> data = {"x": numpy.array([0.0, 1.0, 2.0]), "y": numpy.array([1.0, 3.0, 5.0])}
         >>> runs = descent_runs(c, data, {"w": 0, "b": 0}, learning_rate=0.1, epochs=5)

@@ -2,7 +2,7 @@ r"""Sums over the examples in SymPy syntax: ``Sum(body, i)`` and ``Sum(body, (i,
 
 Such a sum becomes ``sympy.Sum`` over the index :math:`i = 1 \dots m` with each data symbol in
 the body written ``x[i]`` (an ``Indexed`` symbol), the same form as
-:meth:`symgd.derive.Derivation.dataset_gradient`. Each body and the rest of the text go through
+:meth:`symgd.derivation.Derivation.dataset_gradient`. Each body and the rest of the text go through
 :func:`symgd.parse.expressions.parse_expression`, the safe parser with its budgets; the sums
 themselves are found in the ``ast`` tree, never evaluated.
 

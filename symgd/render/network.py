@@ -4,7 +4,7 @@ LaTeX pieces come from :mod:`symgd.render.printing`; this module only lays out t
 
 Example:
     >>> from symgd.define.network import network
-    >>> from symgd.derive.network import derive_network
+    >>> from symgd.derivation.network import derive_network
     >>> print(dense_rules_latex(derive_network(network("2,2,1")).rules).splitlines()[1])
     {z}_{i} &= {b}_{i} + \sum_{j=1}^{k} {W}_{i,j} {a}_{j} \\
 """
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sympy
 
 from symgd.define import OUTPUT, PREACTIVATION, TARGET, Activation
-from symgd.derive import LOSS_SYMBOL, DenseRules, NetworkDerivation, WeightChain
+from symgd.derivation import LOSS_SYMBOL, DenseRules, NetworkDerivation, WeightChain
 from symgd.display import display_latex
 from symgd.render.printing import document, latex, partial
 
@@ -27,7 +27,7 @@ def dense_rules_latex(rules: DenseRules) -> str:
     r"""The derivation as an ``align*`` block.
 
     Example:
-        >>> from symgd.derive.network import dense_rules
+        >>> from symgd.derivation.network import dense_rules
         >>> print(dense_rules_latex(dense_rules()).splitlines()[1])
         {z}_{i} &= {b}_{i} + \sum_{j=1}^{k} {W}_{i,j} {a}_{j} \\
     """
@@ -203,7 +203,7 @@ def network_latex(derivation: NetworkDerivation, *, environment: str = "align*")
 
     Example:
         >>> from symgd.define.network import network
-        >>> from symgd.derive.network import derive_network
+        >>> from symgd.derivation.network import derive_network
         >>> text = network_latex(derive_network(network("2,3,1")))
         >>> text.splitlines()[0], r"\\odot" in text
         ('\\\\begin{align*}', True)
@@ -241,7 +241,7 @@ def network_markdown(derivation: NetworkDerivation, *, title: str | None = None)
 
     Example:
         >>> from symgd.define.network import network
-        >>> from symgd.derive.network import derive_network
+        >>> from symgd.derivation.network import derive_network
         >>> network_markdown(derive_network(network("2,2,1"))).startswith("**Forward pass**")
         True
     """
@@ -257,7 +257,7 @@ def network_document(derivation: NetworkDerivation, *, title: str | None = None)
 
     Example:
         >>> from symgd.define.network import network
-        >>> from symgd.derive.network import derive_network
+        >>> from symgd.derivation.network import derive_network
         >>> network_document(derive_network(network("2,2,1"))).startswith("\\\\documentclass")
         True
     """
@@ -286,7 +286,7 @@ def network_text(derivation: NetworkDerivation) -> str:
 
     Example:
         >>> from symgd.define.network import network
-        >>> from symgd.derive.network import derive_network
+        >>> from symgd.derivation.network import derive_network
         >>> print(network_text(derive_network(network("2,3,1"))).splitlines()[0])
         network 2-3-1: hidden tanh, loss mse, output identity
     """

@@ -130,7 +130,7 @@ def learning_rate_comparison(
     r"""Plot the loss of the same run at several learning rates :math:`\alpha`, each labelled.
 
     Each curve is labelled with its rate and, when given, its verdict (too small / good /
-    oscillating / diverging, from :func:`symgd.train.diagnostics.classify_run`). A run that
+    oscillating / diverging, from :func:`symgd.training.diagnostics.classify_run`). A run that
     became non-finite is drawn until it blew up, the last finite value marked with a cross.
 
     Args:

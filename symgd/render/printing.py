@@ -7,7 +7,7 @@ example index ``i`` runs from 1 to ``m``.
 
 Example:
     >>> from symgd.define.objective import linear_regression
-    >>> from symgd.derive.scalar import derive
+    >>> from symgd.derivation.scalar import derive
     >>> print(to_latex(derive(linear_regression())).splitlines()[1])
     \\hat{y} &= w x + b \\\\
 """
@@ -21,7 +21,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
-from symgd.derive.scalar import LOSS_SYMBOL, ChainStep, Derivation
+from symgd.derivation.scalar import LOSS_SYMBOL, ChainStep, Derivation
 from symgd.display import display_latex
 
 __all__ = [
@@ -237,7 +237,7 @@ def to_latex(derivation: Derivation, *, environment: str = "align*") -> str:
     """The whole derivation as one LaTeX ``align*`` (or ``aligned``) block.
 
     Args:
-        derivation: From :func:`symgd.derive.derive`.
+        derivation: From :func:`symgd.derivation.derive`.
         environment: ``"align*"`` for documents, ``"aligned"`` inside ``$$``.
 
     Returns:
@@ -250,7 +250,7 @@ def to_markdown(derivation: Derivation, *, title: str | None = None) -> str:
     """The derivation as Markdown with ``$$`` math (Jupyter, GitHub, most sites).
 
     Args:
-        derivation: From :func:`symgd.derive.derive`.
+        derivation: From :func:`symgd.derivation.derive`.
         title: Optional heading.
 
     Returns:
@@ -318,7 +318,7 @@ def to_document(derivation: Derivation, *, title: str = "Gradient derivation") -
 
     Example:
         >>> from symgd.define.objective import linear_regression
-        >>> from symgd.derive.scalar import derive
+        >>> from symgd.derivation.scalar import derive
         >>> to_document(derive(linear_regression())).startswith("\\\\documentclass")
         True
     """
@@ -371,7 +371,7 @@ def to_text(derivation: Derivation) -> str:
 
     Example:
         >>> from symgd.define.objective import linear_regression
-        >>> from symgd.derive.scalar import derive
+        >>> from symgd.derivation.scalar import derive
         >>> print(to_text(derive(linear_regression())).splitlines()[0])
         loss: (y - yhat)**2/2   where yhat = w*x + b
     """

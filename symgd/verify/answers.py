@@ -2,7 +2,7 @@ r"""Hand-computed gradients checked against the derivation: verdicts, counterexa
 
 An answer for a parameter :math:`\theta` is SymPy syntax, LaTeX, a SymPy expression or a
 Python/NumPy function. An answer with a sum over the examples is *dataset level* and is compared
-with :math:`\partial J/\partial\theta` (:meth:`~symgd.derive.Derivation.dataset_gradient`); an
+with :math:`\partial J/\partial\theta` (:meth:`~symgd.derivation.Derivation.dataset_gradient`); an
 answer without one is *per example* and is compared with
 :math:`\partial \ell/\partial\theta` (plus :math:`\lambda\theta` for an L2 penalty, so that its
 mean over the examples is :math:`\partial J/\partial\theta`). Answers may use the intermediates
@@ -21,7 +21,7 @@ sampled box would have shown; an analytic nonzero difference vanishes only on a 
 zero). Too few points where the correct gradient is defined leave the verdict *undecided*.
 
 Example:
-    >>> from symgd.derive import derive
+    >>> from symgd.derivation import derive
     >>> from symgd.define import linear_regression
     >>> d = derive(linear_regression())
     >>> seed = r"\frac{1}{m}\sum_{i=1}^{m}(w x_i + b - y_i) x_i"
@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 
 import sympy
 
-from symgd.derive import Derivation, is_zero
+from symgd.derivation import Derivation, is_zero
 from symgd.render import latex
 from symgd.verify.function_answers import check_function_answer, split_function
 from symgd.verify.hints import find_hint
@@ -111,7 +111,7 @@ def check_answer(
         ParseError: The answer is unsafe, unreadable or uses unknown symbols.
 
     Example:
-        >>> from symgd.derive import derive
+        >>> from symgd.derivation import derive
         >>> from symgd.define import logistic_regression
         >>> d = derive(logistic_regression())
         >>> check_answer(d, "w", "(1/(1 + exp(-(w*x + b))) - y)*x").verdict
@@ -200,7 +200,7 @@ def check_answers(
         The :class:`AnswerReport`, in the order of ``answers``.
 
     Example:
-        >>> from symgd.derive import derive
+        >>> from symgd.derivation import derive
         >>> from symgd.define import linear_regression
         >>> report = check_answers(derive(linear_regression()),
         ...     {"w": "Sum((w*x_i + b - y_i)*x_i, (i, 1, m))/m", "b": "w*x + b - y"})

@@ -6,7 +6,7 @@ It is compared with the compiled derived gradient and with central differences o
 loss at seeded random points.
 
 Example:
-    >>> from symgd.derive import derive
+    >>> from symgd.derivation import derive
     >>> from symgd.define import linear_regression
     >>> parts = split_function(derive(linear_regression()), lambda w, b: (2 * w, 3 * b))
     >>> sorted(parts), parts["b"](w=1.0, b=2.0)
@@ -24,7 +24,7 @@ import numpy
 import sympy
 
 from symgd.compile import compile_objective
-from symgd.derive import Derivation
+from symgd.derivation import Derivation
 from symgd.functions import expand_named_functions
 from symgd.parse import ParseError
 from symgd.render import latex
@@ -197,7 +197,7 @@ def split_function(derivation: Derivation, function: Callable) -> dict[str, Call
         Parameter name to a function returning that parameter's gradient.
 
     Example:
-        >>> from symgd.derive import derive
+        >>> from symgd.derivation import derive
         >>> from symgd.define import linear_regression
         >>> parts = split_function(derive(linear_regression()), lambda w, b: {"w": w, "b": b})
         >>> parts["b"](w=1.0, b=2.0)

@@ -7,7 +7,7 @@ answer's at the sample points of :mod:`symgd.verify.sampling`.
 
 Example:
     >>> from symgd.verify import check_answer
-    >>> from symgd.derive import derive
+    >>> from symgd.derivation import derive
     >>> from symgd.define import linear_regression
     >>> check_answer(derive(linear_regression()), "b", "2*(w*x + b - y)").hint.mistake
     'constant factor'

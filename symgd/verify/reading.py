@@ -5,7 +5,7 @@ An answer may use the derivation's parameters, data symbols, intermediates (``yh
 compared with; :func:`read_answer` reads text through :mod:`symgd.parse` (never ``eval``).
 
 Example:
-    >>> from symgd.derive import derive
+    >>> from symgd.derivation import derive
     >>> from symgd.define import linear_regression
     >>> context = AnswerContext(derive(linear_regression()))
     >>> context.resolve(read_answer(context.derivation, "Sum(yhat - y_i, i)/m"))
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sympy
 
-from symgd.derive import Derivation
+from symgd.derivation import Derivation
 from symgd.parse import EXAMPLE_INDEX, ParseError, parse_latex, parse_with_sums, symbol
 
 
@@ -140,7 +140,7 @@ def read_answer(
         ParseError: The text is unsafe or unreadable.
 
     Example:
-        >>> from symgd.derive import derive
+        >>> from symgd.derivation import derive
         >>> from symgd.define import linear_regression
         >>> read_answer(derive(linear_regression()), r"\sum_i (\hat{y}_i - y_i)", form="latex")
         Sum(yhat - y[i], (i, 1, m))

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from symgd.derive import Derivation
+from symgd.derivation import Derivation
 from symgd.render import to_latex
 
 Verdict = Literal["correct", "wrong", "undecided"]
@@ -174,7 +174,7 @@ def side_by_side(report: AnswerReport, *, format: str = "markdown") -> str:
         The text.
 
     Example:
-        >>> from symgd.derive import derive
+        >>> from symgd.derivation import derive
         >>> from symgd.define import linear_regression
         >>> from symgd.verify import check_answers
         >>> report = check_answers(derive(linear_regression()), {"b": "2*(w*x + b - y)"})

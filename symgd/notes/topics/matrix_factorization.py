@@ -4,7 +4,7 @@ Not a symgd objective: each rating involves its own user's and item's rows of ``
 ``V`` (gathered by index), while an objective's parameters are shared by every example.
 So the per-rating loss and gradients are compiled element-wise with
 :func:`symgd.compile.compile_expression` and scattered back into the rows of ``U`` and
-``V``; the runner (:func:`symgd.train.gradient_descent`) trains and holds out the
+``V``; the runner (:func:`symgd.training.gradient_descent`) trains and holds out the
 validation ratings.
 """
 
@@ -18,7 +18,7 @@ from symgd.define import objective
 from symgd.notes.builder import Builder, derivation_body
 from symgd.render import loss_curves
 from symgd.render.printing import latex_printer
-from symgd.train import gradient_descent
+from symgd.training import gradient_descent
 
 __all__ = ["build"]
 

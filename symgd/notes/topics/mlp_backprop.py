@@ -6,7 +6,7 @@ import numpy
 import sympy
 
 from symgd.define import Objective, network, objective
-from symgd.derive import Derivation, derive_network, is_zero, lecturer_form
+from symgd.derivation import Derivation, derive_network, is_zero, lecturer_form
 from symgd.notes.builder import Builder, derivation_body
 from symgd.notes.code import compiled_or_code
 from symgd.notes.document import Rendered
@@ -27,7 +27,7 @@ _LAYERS = {
 
 
 def _general_recursion(b: Builder, obj: Objective, derivation: Derivation) -> None:
-    """The layer-level δ recursion (:mod:`symgd.derive.network`), checked on the expanded case."""
+    """The layer-level δ recursion (:mod:`symgd.derivation.network`), checked on the expansion."""
     general = derive_network(network("2,2,1", activation="sigmoid", loss="bce"))
     # The expanded chain's first two links, dℓ/dp · dp/dz3, are the output error δ^(2).
     output = derivation.steps[obj.params.index(symbol("c"))]
@@ -41,7 +41,7 @@ def _general_recursion(b: Builder, obj: Objective, derivation: Derivation) -> No
     b.section("The general delta recursion")
     b.say(
         "The same network by layers: the output error and the activation derivative are "
-        "derived by SymPy, the dense-layer rules in index notation (symgd.derive.network). The "
+        "derived by SymPy, the dense-layer rules in index notation (symgd.derivation.network). The "
         "expanded chains above are its entries: the first two local derivatives of every "
         "chain multiply to the output error {0}.",
         local,

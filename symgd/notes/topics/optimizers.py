@@ -9,11 +9,11 @@ import sympy
 
 from symgd.compile import compile_objective
 from symgd.define import linear_regression
-from symgd.derive import derive
+from symgd.derivation import derive
 from symgd.notes.builder import ALPHA, Builder
 from symgd.notes.runs import contour_loss, recorded
 from symgd.render import descent_paths, loss_curves
-from symgd.train import (
+from symgd.training import (
     GradientTransformation,
     adam,
     momentum,

@@ -7,7 +7,7 @@ import sympy
 from symgd.compile import compile_objective
 from symgd.data import linear_data
 from symgd.define import linear_regression, objective
-from symgd.derive import Derivation, derive
+from symgd.derivation import Derivation, derive
 from symgd.notes.builder import ALPHA, Builder
 from symgd.notes.document import PartialDerivative
 from symgd.notes.runs import recorded

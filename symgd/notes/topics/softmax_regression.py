@@ -6,7 +6,7 @@ import numpy
 import sympy
 
 from symgd.define import objective
-from symgd.derive import LOSS_SYMBOL, derive, is_zero, lecturer_form
+from symgd.derivation import LOSS_SYMBOL, derive, is_zero, lecturer_form
 from symgd.notes.builder import Builder
 from symgd.notes.code import compiled_or_code
 from symgd.notes.runs import batch_and_mini_batch, rates_and_code

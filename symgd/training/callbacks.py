@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy
 from tqdm import tqdm
 
-from symgd.train.state import RunState, TrainResult
+from symgd.training.state import RunState, TrainResult
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Callback:
     Attributes:
         on_epoch_end: Called with an :class:`EpochInfo` after each epoch; returning ``True``
             stops the run.
-        on_train_end: Called with the :class:`~symgd.train.state.TrainResult` when the run ends.
+        on_train_end: Called with the :class:`~symgd.training.state.TrainResult` when the run ends.
 
     Example:
         >>> losses = []
@@ -107,7 +107,7 @@ class Callbacks:
 class EarlyStopping:
     """Keep the parameters with the lowest validation loss; stop after ``patience`` bad epochs.
 
-    The record lives in the :class:`~symgd.train.state.RunState` (``best_theta``, ``best_loss``,
+    The record lives in the :class:`~symgd.training.state.RunState` (``best_theta``, ``best_loss``,
     ``best_epoch``, ``epochs_without_improvement``), so that a checkpoint carries it.
 
     Attributes:

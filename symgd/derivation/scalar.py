@@ -228,7 +228,7 @@ def chain_rule(
         \prod_{(a, b) \in \text{path}} \frac{\partial a}{\partial b}
 
     Scalar objectives (:func:`derive`) and expanded networks
-    (:func:`symgd.derive.derive_network`) both go through here.
+    (:func:`symgd.derivation.derive_network`) both go through here.
 
     Args:
         param: The parameter ``θ``.

@@ -30,7 +30,7 @@ from symgd.define import (
     activation,
     loss,
 )
-from symgd.derive.scalar import lecturer_form
+from symgd.derivation.scalar import lecturer_form
 from symgd.parse import symbol
 
 _Z, _A, _Y, _P = PREACTIVATION, OUTPUT, TARGET, PROBABILITY

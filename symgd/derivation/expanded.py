@@ -3,13 +3,13 @@ r"""Stage 2, derive: a small network written out weight by weight (lecture-notes
 :func:`scalar_network` gives every input, weight, unit and target of a network its own real
 symbol; :func:`expand_network` then writes each weight's derivative through the chain rule
 as a sum over paths of products of local derivatives, with the same path code as scalar
-objectives (:func:`symgd.derive.scalar.chain_rule`). Meant for the few dozen weights of a
-lecture example (:data:`symgd.derive.network.EXPANDED_LIMIT`); larger networks use the layer
+objectives (:func:`symgd.derivation.scalar.chain_rule`). Meant for the few dozen weights of a
+lecture example (:data:`symgd.derivation.network.EXPANDED_LIMIT`); larger networks use the layer
 rules, whose cost does not grow with the width.
 
 Example:
     >>> from symgd.define import network
-    >>> from symgd.derive import output_error
+    >>> from symgd.derivation import output_error
     >>> net = network("1,1,1", activation="tanh", loss="mse")
     >>> chains = expand_network(net, scalar_network(net), output_error(net.loss))
     >>> chains[0].paths[0]
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import sympy
 
 from symgd.define import OUTPUT, PREACTIVATION, TARGET, Activation, Network, resolve_definitions
-from symgd.derive.output_error import OutputError
-from symgd.derive.scalar import LOSS_SYMBOL, chain_rule, local_derivative, sum_of_products
+from symgd.derivation.output_error import OutputError
+from symgd.derivation.scalar import LOSS_SYMBOL, chain_rule, local_derivative, sum_of_products
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ def expand_network(
 
     Example:
         >>> from symgd.define import network
-        >>> from symgd.derive import output_error
+        >>> from symgd.derivation import output_error
         >>> net = network("1,1,1", activation="sigmoid", loss="mse")
         >>> chain = expand_network(net, scalar_network(net), output_error(net.loss))[-1]
         >>> chain.param, chain.local_derivatives

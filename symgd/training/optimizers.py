@@ -1,14 +1,14 @@
-r"""Optimisers: each one update rule from :data:`~symgd.train.rules.UPDATE_RULES`, built once.
+r"""Optimisers: each one update rule from :data:`~symgd.training.rules.UPDATE_RULES`, built once.
 
-Every optimiser is a :class:`~symgd.train.transforms.GradientTransformation` whose ``update``
+Every optimiser is a :class:`~symgd.training.transforms.GradientTransformation` whose ``update``
 returns updates that already carry the learning rate and the minus sign (apply them with
-:func:`~symgd.train.transforms.apply_updates`); its equations render with
-:func:`~symgd.train.transforms.update_rule_latex`. Adam and AdamW are compositions of optax's
+:func:`~symgd.training.transforms.apply_updates`); its equations render with
+:func:`~symgd.training.transforms.update_rule_latex`. Adam and AdamW are compositions of optax's
 building blocks (``scale_by_adam``, ``add_decayed_weights``, ``scale_by_learning_rate``).
 
 Example:
     >>> import numpy as np
-    >>> from symgd.train.transforms import apply_updates
+    >>> from symgd.training.transforms import apply_updates
     >>> optimizer = make_optimizer("sgd", 0.1, clip_norm=1.0)
     >>> params = {"w": np.array([3.0, 4.0])}
     >>> updates, _ = optimizer.update({"w": np.array([3.0, 4.0])}, optimizer.init(params))
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from symgd.train.rules import UPDATE_RULES
-from symgd.train.schedules import SCHEDULES
-from symgd.train.transforms import (
+from symgd.training.rules import UPDATE_RULES
+from symgd.training.schedules import SCHEDULES
+from symgd.training.transforms import (
     GradientTransformation,
     LearningRate,
     chain,
@@ -45,7 +45,7 @@ def sgd(learning_rate: LearningRate) -> GradientTransformation:
 
     Example:
         >>> import numpy as np
-        >>> from symgd.train.transforms import apply_updates
+        >>> from symgd.training.transforms import apply_updates
         >>> optimizer = sgd(0.1)
         >>> params = {"w": np.array([1.0, -2.0])}
         >>> updates, state = optimizer.update({"w": np.array([2.0, -4.0])}, optimizer.init(params))
@@ -180,7 +180,7 @@ def adam(
 
     Example:
         >>> import numpy as np
-        >>> from symgd.train.transforms import apply_updates
+        >>> from symgd.training.transforms import apply_updates
         >>> optimizer = adam(0.1)
         >>> params = {"w": np.array([1.0, -2.0])}
         >>> updates, state = optimizer.update({"w": np.array([0.5, -3.0])}, optimizer.init(params))
@@ -225,7 +225,7 @@ def adamw(
         >>> updates, _ = optimizer.update({"w": np.array([1.0])}, optimizer.init(params), params)
         >>> updates["w"].round(6)  # -0.1 * (1 + 0.5 * 2)
         array([-0.2])
-        >>> from symgd.train.transforms import update_rule_latex
+        >>> from symgd.training.transforms import update_rule_latex
         >>> r"\lambda \theta_{t} + \frac{\hat{m}_{t}}" in update_rule_latex(optimizer)
         True
     """

@@ -7,7 +7,7 @@ Backpropagation is three rules and two element-wise pieces:
   derived once in index notation (``Indexed``, ``KroneckerDelta``; see :func:`dense_rules`);
 * :math:`\sigma'` of the network's own activation and the output error
   :math:`\delta^{(L)}` of its own loss, derived by SymPy per network
-  (:mod:`symgd.define.activations`, :mod:`symgd.derive.output_error`).
+  (:mod:`symgd.define.activations`, :mod:`symgd.derivation.output_error`).
 
 SymPy's matrix calculus is not used for layers (it fails through element-wise functions), so
 the cost of a derivation does not grow with the width. Small networks (up to
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 import sympy
 
 from symgd.define import Network
-from symgd.derive.expanded import ScalarNetwork, WeightChain, expand_network, scalar_network
-from symgd.derive.output_error import OutputError, output_error
+from symgd.derivation.expanded import ScalarNetwork, WeightChain, expand_network, scalar_network
+from symgd.derivation.output_error import OutputError, output_error
 from symgd.display import display_latex
 
 #: Most weights (entries of all W and b) a network may have to be expanded weight by weight.

@@ -1,12 +1,12 @@
 """Stage 2, derive: the chain rule for scalar objectives, output errors, network backprop."""
 
-from symgd.derive.expanded import (
+from symgd.derivation.expanded import (
     ScalarNetwork as ScalarNetwork,
     WeightChain as WeightChain,
     expand_network as expand_network,
     scalar_network as scalar_network,
 )
-from symgd.derive.network import (
+from symgd.derivation.network import (
     EXPANDED_LIMIT as EXPANDED_LIMIT,
     DenseRule as DenseRule,
     DenseRules as DenseRules,
@@ -15,11 +15,11 @@ from symgd.derive.network import (
     derive_network as derive_network,
     layer_rule_gradient as layer_rule_gradient,
 )
-from symgd.derive.output_error import (
+from symgd.derivation.output_error import (
     OutputError as OutputError,
     output_error as output_error,
 )
-from symgd.derive.scalar import (
+from symgd.derivation.scalar import (
     LOSS_SYMBOL as LOSS_SYMBOL,
     ChainStep as ChainStep,
     Derivation as Derivation,

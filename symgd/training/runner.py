@@ -7,22 +7,22 @@ One runner serves batch, stochastic and mini-batch gradient descent:
 
 where ``B_t`` is the whole training set (batch), one example (stochastic) or a
 shuffled slice of ``batch_size`` examples (mini-batch), and the update is plain
-gradient descent ``u_t = -α ∇J`` unless an optimiser from :mod:`symgd.train.optimizers`
+gradient descent ``u_t = -α ∇J`` unless an optimiser from :mod:`symgd.training.optimizers`
 (momentum, Adam, clipping, schedules …) is given. The runner only needs a
 function ``loss_and_gradient(theta, examples)``; :func:`train` wires it to a
 :class:`~symgd.compile.Compiled` objective.
 
-The options of a run are one :class:`~symgd.train.config.TrainConfig`. Besides the loss the
+The options of a run are one :class:`~symgd.training.config.TrainConfig`. Besides the loss the
 runner records the gradient norm (overall and per parameter block) and the learning rate of
 every step; validation, early stopping, callbacks and the progress bar
-(:mod:`symgd.train.callbacks`) watch each epoch; checkpoints
-(:mod:`symgd.train.checkpoints`) let a later run resume bit for bit; and
-:mod:`symgd.train.diagnostics` explains in plain words how the run went.
+(:mod:`symgd.training.callbacks`) watch each epoch; checkpoints
+(:mod:`symgd.training.checkpoints`) let a later run resume bit for bit; and
+:mod:`symgd.training.diagnostics` explains in plain words how the run went.
 
 Example:
     >>> from symgd.data import linear_data
     >>> from symgd.define import linear_regression
-    >>> from symgd.derive import derive
+    >>> from symgd.derivation import derive
     >>> from symgd.compile import compile_objective
     >>> compiled = compile_objective(derive(linear_regression()))
     >>> data = linear_data(m=100, noise=0.0, seed=0)
@@ -45,12 +45,12 @@ from typing import Any
 import numpy
 
 from symgd.compile import Compiled
-from symgd.train.callbacks import Callbacks, EarlyStopping, EpochInfo, Progress
-from symgd.train.checkpoints import Checkpoints, check_state_fits
-from symgd.train.config import Plan, TrainConfig
-from symgd.train.diagnostics import divergence, gradient_findings, oscillation
-from symgd.train.state import RunState, TrainResult
-from symgd.train.transforms import current_learning_rate
+from symgd.training.callbacks import Callbacks, EarlyStopping, EpochInfo, Progress
+from symgd.training.checkpoints import Checkpoints, check_state_fits
+from symgd.training.config import Plan, TrainConfig
+from symgd.training.diagnostics import divergence, gradient_findings, oscillation
+from symgd.training.state import RunState, TrainResult
+from symgd.training.transforms import current_learning_rate
 
 #: The loss is said to grow without bound once it exceeds ``max(|J_0|, 1)`` by this factor.
 GROWTH_LIMIT = 1e6
@@ -76,22 +76,22 @@ def gradient_descent(
             ``examples`` is a slice or an index array selecting a mini-batch.
         theta: Starting parameters (not modified; ignored when resuming).
         n_examples: Number of examples ``m`` (training plus validation).
-        config: The options as one :class:`~symgd.train.config.TrainConfig`.
+        config: The options as one :class:`~symgd.training.config.TrainConfig`.
         **options: Or (also) the options as keywords, the fields of
-            :class:`~symgd.train.config.TrainConfig`: ``learning_rate``, ``epochs`` or
+            :class:`~symgd.training.config.TrainConfig`: ``learning_rate``, ``epochs`` or
             ``steps``, ``batch_size``, ``seed``, ``tolerance``, ``names``, ``progress``,
             ``optimizer``, ``blocks``, ``validation_split``, ``early_stopping``,
             ``callbacks``, ``checkpoint_dir``, ``checkpoint_every``, ``resume``.
 
     Returns:
-        A :class:`~symgd.train.state.TrainResult`.
+        A :class:`~symgd.training.state.TrainResult`.
 
     Raises:
         ValueError: A setting is out of range, or a checkpoint does not fit this run.
 
     Example:
         >>> import numpy
-        >>> from symgd.train.optimizers import adam
+        >>> from symgd.training.optimizers import adam
         >>> def loss_and_gradient(theta, examples):  # J = (theta - 3)^2
         ...     return float((theta[0] - 3) ** 2), 2 * (theta - 3)
         >>> result = gradient_descent(
@@ -333,14 +333,14 @@ def train(
             ``resume``, ``progress`` … (``names`` comes from ``compiled``).
 
     Returns:
-        A :class:`~symgd.train.state.TrainResult`.
+        A :class:`~symgd.training.state.TrainResult`.
 
     Example:
         >>> from symgd.data import linear_data
         >>> from symgd.define import linear_regression
-        >>> from symgd.derive import derive
+        >>> from symgd.derivation import derive
         >>> from symgd.compile import compile_objective
-        >>> from symgd.train.optimizers import adam
+        >>> from symgd.training.optimizers import adam
         >>> compiled = compile_objective(derive(linear_regression()))
         >>> result = train(compiled, linear_data(m=50, noise=0.0), {"w": 0.0, "b": 0.0},
         ...                optimizer=adam(0.1), steps=2000)
@@ -379,7 +379,7 @@ def train_network(compiled: Any, X: numpy.ndarray, Y: numpy.ndarray, **options: 
             default ``compiled.initial_theta(init_seed)``) and ``init_seed`` (default 0).
 
     Returns:
-        The runner's :class:`~symgd.train.state.TrainResult`; ``result.theta`` holds the
+        The runner's :class:`~symgd.training.state.TrainResult`; ``result.theta`` holds the
         trained weights.
     """
     theta = options.pop("theta", None)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy
 
-from symgd.train.callbacks import Callback, EpochInfo
-from symgd.train.optimizers import sgd
-from symgd.train.transforms import GradientTransformation
+from symgd.training.callbacks import Callback, EpochInfo
+from symgd.training.optimizers import sgd
+from symgd.training.transforms import GradientTransformation
 
 Blocks = Sequence[tuple[str, slice]]
 OptimizerOption = GradientTransformation | Callable[[int], GradientTransformation]
@@ -30,7 +30,7 @@ OptimizerOption = GradientTransformation | Callable[[int], GradientTransformatio
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The options of a run; every keyword of :func:`~symgd.train.runner.gradient_descent`.
+    """The options of a run; every keyword of :func:`~symgd.training.runner.gradient_descent`.
 
     Attributes:
         learning_rate: The step size ``α > 0``; required without ``optimizer``.
@@ -43,10 +43,10 @@ class TrainConfig:
             ``tolerance · max(1, |J|)``; ``0`` runs every epoch.
         names: Parameter names for the result (default ``theta0``, ``theta1`` …).
         progress: Show a progress bar; default: only when stderr is a terminal.
-        optimizer: A :class:`~symgd.train.transforms.GradientTransformation` (e.g.
-            ``symgd.train.adam(0.01)``), or a function ``total_steps -> transformation``
+        optimizer: A :class:`~symgd.training.transforms.GradientTransformation` (e.g.
+            ``symgd.training.adam(0.01)``), or a function ``total_steps -> transformation``
             so that a schedule can span the run. Default: plain gradient descent with
-            ``learning_rate`` (the same numbers as ``symgd.train.sgd``).
+            ``learning_rate`` (the same numbers as ``symgd.training.sgd``).
         blocks: ``(name, slice)`` per parameter block (a network's ``W1``, ``b1`` …); they
             must cover ``theta`` exactly once. The optimiser sees one array per block and
             gradient norms are recorded per block. Default: one block per parameter.
@@ -54,8 +54,8 @@ class TrainConfig:
             measure the validation loss after every epoch.
         early_stopping: Patience: stop when the validation loss has not improved for this
             many epochs, and return the parameters with the lowest validation loss.
-        callbacks: :class:`~symgd.train.callbacks.Callback` objects, or functions called with an
-            :class:`~symgd.train.callbacks.EpochInfo` after each epoch (``True`` stops the run).
+        callbacks: :class:`~symgd.training.callbacks.Callback` objects, or functions called with an
+            :class:`~symgd.training.callbacks.EpochInfo` after each epoch (``True`` stops the run).
         checkpoint_dir: Save parameters, optimiser state, RNG state, epoch and history here
             every ``checkpoint_every`` epochs, at the end, and on Ctrl-C.
         checkpoint_every: Epochs between checkpoints.

@@ -1,12 +1,12 @@
 """Stage 5, train: checkpoints that a later run resumes bit for bit.
 
-A checkpoint holds every field of the :class:`~symgd.train.state.RunState` (parameters,
+A checkpoint holds every field of the :class:`~symgd.training.state.RunState` (parameters,
 optimiser state, RNG state, epoch, histories) as JSON plus NumPy arrays — no pickle — behind a
 SHA-256 checksum; it is written atomically, and a damaged one is reported and skipped.
 
 Example:
     >>> import numpy, tempfile
-    >>> from symgd.train.state import RunState
+    >>> from symgd.training.state import RunState
     >>> folder = tempfile.mkdtemp()
     >>> run = RunState(numpy.ones(2), numpy.ones(2), None, {}, step=7, loss_history=[1.0])
     >>> checkpoints = Checkpoints(folder, {"seed": 0})
@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy
 
-from symgd.train.state import RunState
-from symgd.train.transforms import ChainState, RuleState
+from symgd.training.state import RunState
+from symgd.training.transforms import ChainState, RuleState
 
 _MAGIC = b"symgd-checkpoint 1\n"
 _STATE_TYPES = {"RuleState": RuleState, "ChainState": ChainState}

@@ -2,7 +2,7 @@ r"""Update rules as data: per-element SymPy equations, one table entry per rule.
 
 A rule is a set of SymPy equations over the gradient :math:`g_t`, the parameter
 :math:`\theta_t`, the rule's state (:math:`m_{t-1}`, :math:`v_{t-1}`, ...), its
-hyper-parameters and the step :math:`t`. :mod:`symgd.train.transforms` compiles a rule to NumPy
+hyper-parameters and the step :math:`t`. :mod:`symgd.training.transforms` compiles a rule to NumPy
 and renders it to LaTeX, so the formula a lecturer shows is the formula the code runs.
 
 Rules compose as optax's transformations do: :func:`compose` feeds each rule's output to the
@@ -29,7 +29,7 @@ class GlobalNorm(sympy.Function):
     r"""The Euclidean norm of an update over *all* parameter arrays, :math:`\lVert g \rVert`.
 
     It is a reduction, not an element-wise operation, so the compiled rule receives its value
-    as an argument (computed by :func:`~symgd.train.transforms.global_norm`) instead of
+    as an argument (computed by :func:`~symgd.training.transforms.global_norm`) instead of
     evaluating it per element.
     """
 
@@ -100,7 +100,7 @@ def compose(name: str, *rules: UpdateRule) -> UpdateRule:
 
     The composition is symbolic: a later rule's :math:`g_t` is replaced by the earlier rule's
     update expression, so the composed rule renders as one formula and compiles to one function.
-    (At run time, :func:`~symgd.train.transforms.chain` composes transformations instead,
+    (At run time, :func:`~symgd.training.transforms.chain` composes transformations instead,
     naming each intermediate gradient.)
 
     Args:

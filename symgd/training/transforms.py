@@ -1,6 +1,6 @@
 r"""Gradient transformations as pure ``(init, update)`` pairs compiled from update rules.
 
-A transformation built from an :class:`~symgd.train.rules.UpdateRule` is
+A transformation built from an :class:`~symgd.training.rules.UpdateRule` is
 
 * compiled once, when it is built, with ``sympy.lambdify(cse=True)`` into a NumPy function that
   every ``update`` call runs on whole arrays (no SymPy at training time), and
@@ -35,7 +35,7 @@ import numpy as np
 import sympy
 from sympy.printing.latex import LatexPrinter
 
-from symgd.train.rules import (
+from symgd.training.rules import (
     GRADIENT,
     LEARNING_RATE,
     NEXT_PARAMETER,
@@ -55,7 +55,7 @@ _NORM_VALUE = sympy.Symbol("norm", nonnegative=True)
 
 
 class RuleState(NamedTuple):
-    """State of a transformation built from one :class:`~symgd.train.rules.UpdateRule`.
+    """State of a transformation built from one :class:`~symgd.training.rules.UpdateRule`.
 
     Attributes:
         count: Number of updates done so far.

@@ -1,7 +1,7 @@
 r"""Stage 5, train: what a run did, in words.
 
 Each diagnosis is defined once here and used by the runner (:attr:`TrainResult.diagnostics
-<symgd.train.state.TrainResult.diagnostics>`) and by the learning-rate comparison
+<symgd.training.state.TrainResult.diagnostics>`) and by the learning-rate comparison
 (:func:`classify_run`): divergence, oscillation, exploding and vanishing gradients.
 
 Example:

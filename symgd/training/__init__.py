@@ -1,20 +1,20 @@
 """Stage 5, train: composable optimisers and schedules, the runner, callbacks, diagnostics."""
 
-from symgd.train.callbacks import (
+from symgd.training.callbacks import (
     Callback as Callback,
     EarlyStopping as EarlyStopping,
     EpochInfo as EpochInfo,
 )
-from symgd.train.checkpoints import checkpoint_files as checkpoint_files
-from symgd.train.config import TrainConfig as TrainConfig
-from symgd.train.diagnostics import (
+from symgd.training.checkpoints import checkpoint_files as checkpoint_files
+from symgd.training.config import TrainConfig as TrainConfig
+from symgd.training.diagnostics import (
     RATE_KINDS as RATE_KINDS,
     classify_run as classify_run,
     classify_runs as classify_runs,
     largest_curvature as largest_curvature,
     loss_oscillates as loss_oscillates,
 )
-from symgd.train.optimizers import (
+from symgd.training.optimizers import (
     OPTIMIZERS as OPTIMIZERS,
     adagrad as adagrad,
     adam as adam,
@@ -25,18 +25,18 @@ from symgd.train.optimizers import (
     rmsprop as rmsprop,
     sgd as sgd,
 )
-from symgd.train.rules import (
+from symgd.training.rules import (
     UPDATE_RULES as UPDATE_RULES,
     UpdateRule as UpdateRule,
     compose as compose,
 )
-from symgd.train.runner import (
+from symgd.training.runner import (
     GROWTH_LIMIT as GROWTH_LIMIT,
     gradient_descent as gradient_descent,
     train as train,
     train_network as train_network,
 )
-from symgd.train.schedules import (
+from symgd.training.schedules import (
     SCHEDULES as SCHEDULES,
     Schedule as Schedule,
     constant as constant,
@@ -45,8 +45,8 @@ from symgd.train.schedules import (
     linear_warmup as linear_warmup,
     step_decay as step_decay,
 )
-from symgd.train.state import TrainResult as TrainResult
-from symgd.train.transforms import (
+from symgd.training.state import TrainResult as TrainResult
+from symgd.training.transforms import (
     ChainState as ChainState,
     GradientTransformation as GradientTransformation,
     RuleState as RuleState,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from symgd.train.rules import LEARNING_RATE, SCHEDULED_LEARNING_RATE
+from symgd.training.rules import LEARNING_RATE, SCHEDULED_LEARNING_RATE
 
 
 class Schedule:
