@@ -88,4 +88,6 @@ def expand_named_functions(expr: sympy.Expr) -> sympy.Expr:
         >>> expand_named_functions(sigmoid(z))
         1/(1 + exp(-z))
     """
-    return expr.rewrite(sympy.exp)
+    # Only σ and softplus: rewriting every function (sin, tanh …) into exponentials blows up
+    # nested expressions (59 nested sin took minutes).
+    return expr.rewrite([sigmoid, softplus], sympy.exp)

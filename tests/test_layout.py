@@ -20,6 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "symgd"
 STAGES = {
     "functions": 0,  # the named SymPy functions every stage shares (σ, softplus)
     "display": 0,  # the Jupyter display hook that render registers with
+    "limits": 0,  # the time and size budgets around symbolic work
     "parse": 1,  # the only entry for user text
     "define": 2,
     "data": 2,

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy
 import sympy
 
+from symgd import limits
 from symgd.compile.codegen import function_source
 from symgd.compile.loader import generated, load_source
 from symgd.compile.numeric import NUMERIC_HELPERS
@@ -266,12 +267,20 @@ def compile_network(net: Network) -> CompiledNetwork:
     Returns:
         The :class:`CompiledNetwork`.
 
+    Raises:
+        symgd.limits.TooComplex: Compiling took longer than :data:`symgd.limits.COMPILE_SECONDS`.
+
     Example:
         >>> from symgd.define.network import network
         >>> compiled = compile_network(network("64,32,10", loss="softmax-cross-entropy"))
         >>> "delta1 = (delta2 @ W2) * (1 - a1**2)" in compiled.source
         True
     """
+    with limits.deadline(limits.COMPILE_SECONDS, "compiling the network to NumPy"):
+        return _compile_network(net)
+
+
+def _compile_network(net: Network) -> CompiledNetwork:
     printer = NetworkPrinter()
     L = net.depth
     names = [name for name, _, _ in net.blocks]

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy
 import sympy
 
+from symgd import limits
 from symgd.compile.codegen import (
     Codegen,
     blas_gradient_lines,
@@ -149,8 +150,16 @@ def compile_objective(
 
     Raises:
         ValueError: ``dtype`` is neither float64 nor float32.
+        symgd.limits.TooComplex: Compiling took longer than :data:`symgd.limits.COMPILE_SECONDS`.
     """
     dtype = check_dtype(dtype)
+    with limits.deadline(limits.COMPILE_SECONDS, "compiling the gradient to NumPy"):
+        return _compile_objective(derivation, dtype, stable, heaviside_at_zero)
+
+
+def _compile_objective(
+    derivation: Derivation, dtype: type, stable: bool, heaviside_at_zero: float
+) -> Compiled:
     objective = derivation.objective
     params, data = objective.params, objective.data
     gen = Codegen(params, data, Printer(stable=stable, heaviside_at_zero=heaviside_at_zero))

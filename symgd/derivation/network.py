@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import sympy
 
+from symgd import limits
 from symgd.define import Network
 from symgd.derivation.expanded import ScalarNetwork, WeightChain, expand_network, scalar_network
 from symgd.derivation.output_error import OutputError, output_error
@@ -201,6 +202,8 @@ def derive_network(net: Network, *, expanded: bool = False) -> NetworkDerivation
 
     Raises:
         ValueError: ``expanded`` for a network with too many parameters.
+        symgd.limits.TooComplex: The derivation ran past :data:`symgd.limits.NETWORK_SECONDS`
+            (an activation or loss too complex to differentiate and simplify).
 
     Example:
         >>> from symgd.define.network import network
@@ -208,16 +211,17 @@ def derive_network(net: Network, *, expanded: bool = False) -> NetworkDerivation
         >>> d.expanded[0].in_intermediates
         a^{(1)}_{1}*w^{(2)}_{11}*x_{1}*(1 - a^{(1)}_{1})*(a^{(2)}_{1} - y_{1})
     """
-    error = output_error(net.loss, net.output_activation)
-    hidden = net.activation.backward_form
+    if expanded and net.parameter_count > EXPANDED_LIMIT:
+        raise ValueError(
+            f"expanded mode writes out every weight and is meant for small networks: "
+            f"{net.parameter_count} parameters is more than {EXPANDED_LIMIT}; "
+            "drop --expanded to see the layer rules"
+        )
     scalar = chains = None
-    if expanded:
-        if net.parameter_count > EXPANDED_LIMIT:
-            raise ValueError(
-                f"expanded mode writes out every weight and is meant for small networks: "
-                f"{net.parameter_count} parameters is more than {EXPANDED_LIMIT}; "
-                "drop --expanded to see the layer rules"
-            )
-        scalar = scalar_network(net)
-        chains = expand_network(net, scalar, error)
+    with limits.deadline(limits.NETWORK_SECONDS, "deriving the network's backprop chain"):
+        error = output_error(net.loss, net.output_activation)
+        hidden = net.activation.backward_form
+        if expanded:
+            scalar = scalar_network(net)
+            chains = expand_network(net, scalar, error)
     return NetworkDerivation(net, dense_rules(), hidden, error, scalar, chains)

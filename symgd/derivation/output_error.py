@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import sympy
 
+from symgd import limits
 from symgd.define import (
     OUTPUT,
     PREACTIVATION,
@@ -80,12 +81,18 @@ def output_error(
 
     Raises:
         ArithmeticError: The simplified δ disagrees with ``sympy.diff`` (a bug in symgd).
+        symgd.limits.TooComplex: The derivation ran past :data:`symgd.limits.NETWORK_SECONDS`.
 
     Example:
         >>> output_error("mse", "sigmoid").delta
         a*(1 - a)*(a - y)
     """
     loss_ = loss(loss_)
+    with limits.deadline(limits.NETWORK_SECONDS, f"deriving the output error of {loss_.name}"):
+        return _output_error(loss_, output_activation)
+
+
+def _output_error(loss_: Loss, output_activation: Activation | str | None) -> OutputError:
     if loss_.kind == "softmax":
         return _softmax_error(loss_)
     if loss_.on_logits:

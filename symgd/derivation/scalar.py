@@ -17,12 +17,14 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import sympy
 
+from symgd import limits
 from symgd.define import Objective
 from symgd.display import display_latex
 from symgd.functions import expand_named_functions
@@ -113,8 +115,12 @@ class Derivation:
         return f"Derivation({grads})"
 
 
-def is_zero(expr: sympy.Expr) -> bool:
+def is_zero(expr: sympy.Expr, *, expand: bool = False) -> bool:
     """Whether ``expr`` simplifies to zero, looking through sigmoid/softplus.
+
+    Args:
+        expr: The expression.
+        expand: Multiply out first, unless that would be large (:func:`expanded_terms`).
 
     Example:
         >>> z = sympy.Symbol("z", real=True)
@@ -122,6 +128,8 @@ def is_zero(expr: sympy.Expr) -> bool:
         >>> is_zero(sigmoid(z) - 1 / (1 + sympy.exp(-z)))
         True
     """
+    if expand and expanded_terms(expr, EXPANSION_LIMIT + 1) <= EXPANSION_LIMIT:
+        expr = sympy.expand(expr)
     if expr == 0:
         return True
     if sympy.simplify(expr) == 0:
@@ -132,6 +140,50 @@ def is_zero(expr: sympy.Expr) -> bool:
 #: Above this many operations ``simplify`` is not tried: it can take minutes on nested
 #: functions (a 3-deep tanh chain took 10 s), while ``cancel``/``factor`` stay fast.
 SIMPLIFY_LIMIT = 40
+#: Above this many terms once multiplied out, the polynomial tools (``cancel``, ``factor``,
+#: ``expand``) are not tried: they multiply out ``(y - w x - b)^{31}`` (528 terms) only to
+#: factor it back, which took 33 s for the 16th power.
+EXPANSION_LIMIT = 32
+
+
+def expanded_terms(expr: sympy.Expr, limit: int = 10**6) -> int:
+    r"""About how many terms ``expand(expr)`` has (capped at ``limit``), without expanding.
+
+    A sum has the terms of its parts, a product their product, an integer power
+    :math:`(t_1 + \dots + t_k)^n` has :math:`\binom{n + k - 1}{k - 1}`; functions count as one.
+
+    Example:
+        >>> w, x, y = sympy.symbols("w x y", real=True)
+        >>> expanded_terms((y - w * x) ** 3), expanded_terms(x * (y - w * x) + 1)
+        (4, 3)
+    """
+    if expr.is_Add:
+        return min(sum(expanded_terms(a, limit) for a in expr.args), limit)
+    if expr.is_Mul:
+        return min(math.prod(expanded_terms(a, limit) for a in expr.args), limit)
+    if expr.is_Pow and expr.exp.is_Integer:
+        k = expanded_terms(expr.base, limit)
+        n = abs(int(expr.exp))
+        return limit if n > limit else min(math.comb(n + k - 1, k - 1), limit)
+    return 1
+
+
+def _signs_out(expr: sympy.Expr) -> sympy.Expr:
+    """Minus signs taken out of integer powers of sums: ``(y - w x)^3 = -(w x - y)^3``.
+
+    A cheap stand-in for ``factor`` on large powers, so that ``-4x(y - wx - b)^3`` still
+    reads ``4x(wx + b - y)^3``.
+    """
+
+    def flip(power: sympy.Pow) -> sympy.Expr:
+        return (-1) ** power.exp * (-power.base) ** power.exp
+
+    return expr.replace(
+        lambda e: (
+            e.is_Pow and e.exp.is_Integer and e.base.is_Add and e.base.could_extract_minus_sign()
+        ),
+        flip,
+    )
 
 
 def lecturer_form(expr: sympy.Expr, *, simplify: bool = True) -> sympy.Expr:
@@ -140,7 +192,9 @@ def lecturer_form(expr: sympy.Expr, *, simplify: bool = True) -> sympy.Expr:
     Candidates are ``expr`` itself, ``cancel`` (rational functions in the
     intermediates, e.g. ``σ'`` times ``∂ℓ/∂p``), ``factor``, ``factor_terms`` and,
     for small expressions, ``simplify``; the one with the fewest operations wins,
-    preferring no leading minus sign.
+    preferring no leading minus sign. The polynomial tools and ``simplify`` are only a
+    nicety: on large powers they are skipped, and each runs within
+    :data:`symgd.limits.SIMPLIFY_SECONDS`, else the plainer candidates remain.
 
     Args:
         expr: The expression.
@@ -152,15 +206,11 @@ def lecturer_form(expr: sympy.Expr, *, simplify: bool = True) -> sympy.Expr:
         x*(p - y)
     """
     candidates = [expr, sympy.factor_terms(expr)]
-    # The polynomial tools give up on some functions; the other candidates remain.
-    with contextlib.suppress(sympy.PolynomialError, NotImplementedError):
-        cancelled = sympy.cancel(expr)
-        candidates += [cancelled, sympy.factor_terms(cancelled), sympy.factor(cancelled)]
-    if simplify and sympy.count_ops(expr) <= SIMPLIFY_LIMIT:
-        simplified = sympy.simplify(expr)
-        candidates += [simplified, sympy.factor_terms(simplified)]
-        with contextlib.suppress(sympy.PolynomialError, NotImplementedError):
-            candidates.append(sympy.factor(simplified))
+    candidates.append(_signs_out(candidates[-1]))
+    if expanded_terms(expr, EXPANSION_LIMIT + 1) <= EXPANSION_LIMIT:
+        candidates += limits.attempt(limits.SIMPLIFY_SECONDS, lambda: _polynomial_forms(expr), [])
+        if simplify and sympy.count_ops(expr) <= SIMPLIFY_LIMIT:
+            candidates += limits.attempt(limits.SIMPLIFY_SECONDS, lambda: _simplified(expr), [])
 
     def cost(candidate: sympy.Expr) -> tuple[int, int]:
         negative = int(candidate.could_extract_minus_sign())
@@ -169,15 +219,35 @@ def lecturer_form(expr: sympy.Expr, *, simplify: bool = True) -> sympy.Expr:
     return min(candidates, key=cost)
 
 
+def _polynomial_forms(expr: sympy.Expr) -> list[sympy.Expr]:
+    # The polynomial tools give up on some functions; the other candidates remain.
+    with contextlib.suppress(sympy.PolynomialError, NotImplementedError):
+        cancelled = sympy.cancel(expr)
+        return [cancelled, sympy.factor_terms(cancelled), sympy.factor(cancelled)]
+    return []
+
+
+def _simplified(expr: sympy.Expr) -> list[sympy.Expr]:
+    simplified = sympy.simplify(expr)
+    found = [simplified, sympy.factor_terms(simplified)]
+    with contextlib.suppress(sympy.PolynomialError, NotImplementedError):
+        found.append(sympy.factor(simplified))
+    return found
+
+
 def _agrees(result: sympy.Expr, expected: sympy.Expr, symbols: Sequence[sympy.Symbol]) -> bool:
     """Whether two expressions are equal: by expansion, else at random points in 30 digits.
 
     ``expand`` settles the usual case at once; where it cannot (``1/cosh²`` against
-    ``1 − tanh²``), the two sides are compared at eight random points in high
-    precision, which a wrong chain fails with probability one.
+    ``1 − tanh²``), or where multiplying out would be large (``(y − w x − b)^{31}``), the
+    two sides are compared at eight random points in high precision, which a wrong chain
+    fails with probability one.
     """
     difference = result - expected
-    if difference == 0 or sympy.expand(difference) == 0:
+    if difference == 0:
+        return True
+    small = expanded_terms(difference, EXPANSION_LIMIT + 1) <= EXPANSION_LIMIT
+    if small and sympy.expand(difference) == 0:
         return True
     rng = random.Random(0)
     for _ in range(8):
@@ -324,10 +394,18 @@ def derive(objective: Objective) -> Derivation:
 
     Raises:
         ArithmeticError: The chain rule disagrees with ``sympy.diff`` (a bug in symgd).
+        symgd.limits.TooComplex: The derivation ran past :data:`symgd.limits.DERIVE_SECONDS`.
 
     Example:
         >>> from symgd.define.objective import logistic_regression
         >>> derive(logistic_regression()).steps[0].in_intermediates
         x*(p - y)
     """
-    return Derivation(objective, tuple(_chain_step(objective, p) for p in objective.params))
+    what = "deriving the gradient of the loss"
+    try:
+        with limits.deadline(limits.DERIVE_SECONDS, what):
+            steps = tuple(_chain_step(objective, p) for p in objective.params)
+    except (MemoryError, RecursionError):
+        # mpmath and SymPy raise these on towers like x**x**x**…; nothing else is at fault.
+        raise limits.TooComplex(what) from None
+    return Derivation(objective, steps)

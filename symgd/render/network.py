@@ -18,6 +18,7 @@ import sympy
 from symgd.define import OUTPUT, PREACTIVATION, TARGET, Activation
 from symgd.derivation import LOSS_SYMBOL, DenseRules, NetworkDerivation, WeightChain
 from symgd.display import display_latex
+from symgd.functions import sigmoid
 from symgd.render.printing import document, latex, partial
 
 _INDEX = sympy.Symbol("i", integer=True, positive=True)
@@ -86,7 +87,7 @@ def _sum_over(term: sympy.Expr, k: sympy.Expr, n: int) -> sympy.Expr:
 
 def _definition(sigma: Activation) -> sympy.Expr:
     """The activation written out: ``tanh`` and ``σ`` in exponentials, others as they are."""
-    if isinstance(sigma.expression, sympy.Function):
+    if isinstance(sigma.expression, (sympy.tanh, sigmoid)):
         return sigma.expression.rewrite(sympy.exp)
     return sigma.expression
 

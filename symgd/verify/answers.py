@@ -34,12 +34,11 @@ Example:
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Callable, Mapping
 
 import sympy
 
+from symgd import limits
 from symgd.derivation import Derivation, is_zero
 from symgd.render import latex
 from symgd.verify.function_answers import check_function_answer, split_function
@@ -58,30 +57,6 @@ from symgd.verify.sampling import (
 )
 
 
-def _within(seconds: float, work: Callable[[], bool]) -> bool | None:
-    """``work()``, or ``None`` when it takes longer than ``seconds`` (main thread only)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(
-        signal, "setitimer"
-    ):
-        return work()
-
-    class _Timeout(Exception):
-        pass
-
-    def alarm(signum, frame):
-        raise _Timeout
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        return work()
-    except _Timeout:
-        return None
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def check_answer(
     derivation: Derivation,
     param: str | sympy.Symbol,
@@ -89,7 +64,7 @@ def check_answer(
     *,
     form: str | None = None,
     seed: int = 0,
-    time_budget: float = 5.0,
+    time_budget: float | None = None,
 ) -> AnswerCheck:
     r"""Check one hand-computed gradient.
 
@@ -102,13 +77,15 @@ def check_answer(
             arguments are named after parameters, data symbols (arrays) and ``m``.
         form: ``"latex"`` for LaTeX text; SymPy syntax otherwise.
         seed: Seed of the random points.
-        time_budget: Seconds allowed for ``simplify``.
+        time_budget: Seconds allowed for ``simplify`` (default
+            :data:`symgd.limits.PROOF_SECONDS`).
 
     Returns:
         The :class:`AnswerCheck`.
 
     Raises:
         ParseError: The answer is unsafe, unreadable or uses unknown symbols.
+        symgd.limits.TooComplex: The check ran past :data:`symgd.limits.VERIFY_SECONDS`.
 
     Example:
         >>> from symgd.derivation import derive
@@ -121,6 +98,19 @@ def check_answer(
     """
     context = AnswerContext(derivation)
     theta = context.param(param)
+    with limits.deadline(limits.VERIFY_SECONDS, f"checking the answer for {theta.name}"):
+        return _check_answer(context, theta, answer, form, seed, time_budget)
+
+
+def _check_answer(
+    context: AnswerContext,
+    theta: sympy.Symbol,
+    answer: str | sympy.Expr | Callable,
+    form: str | None,
+    seed: int,
+    time_budget: float | None,
+) -> AnswerCheck:
+    derivation = context.derivation
     if callable(answer) and not isinstance(answer, sympy.Basic):
         return check_function_answer(context, theta, answer, seed=seed)
     expression = read_answer(derivation, answer, form=form)
@@ -163,7 +153,11 @@ def check_answer(
             verdict="undecided",
             method=f"the correct gradient is defined at only {len(valid)} random points",
         )
-    if _within(time_budget, lambda: is_zero(sympy.expand(resolved - target))):
+    seconds = limits.PROOF_SECONDS if time_budget is None else time_budget
+    proved = limits.attempt(
+        seconds, lambda: is_zero(resolved - target, expand=True), False, "simplify"
+    )
+    if proved:
         return AnswerCheck(
             **make, verdict="correct", method="symbolic: simplify(answer - derived) == 0"
         )
@@ -184,7 +178,7 @@ def check_answers(
     *,
     form: str | None = None,
     seed: int = 0,
-    time_budget: float = 5.0,
+    time_budget: float | None = None,
 ) -> AnswerReport:
     r"""Check answers for several parameters.
 

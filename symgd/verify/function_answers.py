@@ -25,14 +25,13 @@ import sympy
 
 from symgd.compile import compile_objective
 from symgd.derivation import Derivation
-from symgd.functions import expand_named_functions
 from symgd.parse import ParseError
 from symgd.render import latex
 from symgd.verify.gradcheck import TOLERANCES, central_difference
 from symgd.verify.hints import find_hint
 from symgd.verify.reading import AnswerContext
 from symgd.verify.report import AnswerCheck, Counterexample, Hint
-from symgd.verify.sampling import HINT_POINTS, SAMPLE_RANGE, Evaluator
+from symgd.verify.sampling import HINT_POINTS, SAMPLE_RANGE, Evaluator, named_functions
 
 _FUNCTION_SAMPLES = 6
 _FUNCTION_EXAMPLES = 5
@@ -86,7 +85,9 @@ def check_function_answer(
     index = context.params.index(theta)
     s, g, reg = context.parts(theta, "per-example")
     per_example = sympy.lambdify(
-        context.order, expand_named_functions((g + reg).xreplace(context.substitutions)), "numpy"
+        context.order,
+        (g + reg).xreplace(context.substitutions),
+        [named_functions("numpy"), "numpy"],
     )
     rng = numpy.random.default_rng(seed)
     try:

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,8 @@ import mpmath
 import numpy
 import sympy
 
-from symgd.functions import expand_named_functions
+from symgd import limits
+from symgd.functions import NAMED_FUNCTIONS, expand_named_functions
 from symgd.verify.reading import AnswerContext
 from symgd.verify.report import Counterexample
 
@@ -35,6 +37,25 @@ SAMPLE_RANGE = 2.0
 """Parameters and data are drawn from [-SAMPLE_RANGE, SAMPLE_RANGE]."""
 
 
+@functools.cache
+def named_functions(module: str) -> dict[str, Callable]:
+    """symgd's named functions (σ, softplus) as functions of ``module`` (mpmath or numpy).
+
+    Given to ``lambdify`` by name, so that an expression is evaluated as written: rewriting
+    the whole expression to ``exp`` instead turns every ``sin`` into complex exponentials,
+    which took minutes on nested functions.
+
+    Example:
+        >>> float(named_functions("mpmath")["sigmoid"](0))
+        0.5
+    """
+    z = sympy.Dummy("z", real=True)
+    return {
+        name: sympy.lambdify(z, expand_named_functions(function(z)), modules=module)
+        for name, function in NAMED_FUNCTIONS.items()
+    }
+
+
 class Evaluator:
     """Expressions in params, data and ``m`` evaluated at random points in 50 digits."""
 
@@ -47,18 +68,29 @@ class Evaluator:
 
     def function(self, expression: sympy.Expr) -> Callable:
         """``expression`` as an mpmath function of :attr:`AnswerContext.order`."""
-        expanded = expand_named_functions(expression)
-        return sympy.lambdify(self.context.order, expanded, modules="mpmath")
+        modules = [named_functions("mpmath"), "mpmath"]
+        return sympy.lambdify(self.context.order, expression, modules=modules)
 
     def evaluate(self, expression: sympy.Expr, rows: range | list[int]) -> list:
-        """Values at the given rows of points; ``None`` where undefined or not finite."""
+        """Values at the given rows of points; ``None`` where undefined or not finite.
+
+        Raises:
+            symgd.limits.TooComplex: Evaluating took longer than
+                :data:`symgd.limits.EVALUATE_SECONDS` (towers like ``x**x**x**…``).
+        """
+        what = f"evaluating {limits.shorten(expression)} in {DIGITS}-digit arithmetic"
+        with limits.deadline(limits.EVALUATE_SECONDS, what):
+            return self._evaluate(expression, rows)
+
+    def _evaluate(self, expression: sympy.Expr, rows: range | list[int]) -> list:
         function = self.function(expression)
         results = []
         with mpmath.workdps(DIGITS):
             for row in rows:
                 try:
                     value = mpmath.mpmathify(function(*[mpmath.mpf(v) for v in self.values[row]]))
-                except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+                except (ZeroDivisionError, ValueError, OverflowError, TypeError, MemoryError):
+                    # MemoryError: mpmath's exact powers of towers like x**x**x**… at one point.
                     value = None
                 if value is not None and (
                     not isinstance(value, mpmath.mpf) or not mpmath.isfinite(value)
@@ -127,7 +159,7 @@ def find_counterexample(
             arguments = [mpmath.mpf(v) for v in (*values[:params], *example, m)]
             try:
                 total_a += fa(*arguments)
-            except (ZeroDivisionError, ValueError, OverflowError):
+            except (ZeroDivisionError, ValueError, OverflowError, MemoryError):
                 total_a = mpmath.nan
             total_t += ft(*arguments)
     point: dict[str, Any] = {p.name: float(v) for p, v in zip(context.params, values)}
