@@ -6,6 +6,9 @@ Tables of (input, exact SymPy result), as in latexify-py's tests; every rejectio
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import pytest
 import sympy
 
@@ -110,3 +113,44 @@ def test_bad_sums_are_refused_in_one_line(text, fragment):
         parse_with_sums(text, data=["x"])
     message = str(caught.value)
     assert "\n" not in message and fragment in message
+
+
+# Issue 15: depth and length budgets before translating, a linear letter-run scan.
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("(" * 300 + "x" + ")" * 300, "nested more than 60 deep"),
+        ("{" * 300 + "x" + "}" * 300, "nested more than 60 deep"),
+        ("[" * 300 + "x" + "]" * 300, "nested more than 60 deep"),
+        ("\\sqrt{" * 300 + "x" + "}" * 300, "nested more than 60 deep"),
+        ("\\exp" * 300 + " x", "more than 60 nested parts"),
+        ("\\log\\sin" * 150 + " x", "more than 60 nested parts"),
+        ("x" * 10_001, "too long"),
+    ],
+    ids=["parentheses", "braces", "brackets", "sqrt", "exp", "log-sin", "long"],
+)
+def test_deep_or_long_latex_is_refused_in_one_line(text, fragment):
+    for function in (latex_translation, parse_latex):
+        with pytest.raises(ParseError) as caught:
+            function(text)
+        assert "\n" not in str(caught.value)
+        assert fragment in str(caught.value)
+
+
+def _seconds(function, *args, **kwargs) -> float:
+    start = time.perf_counter()
+    with contextlib.suppress(ParseError):
+        function(*args, **kwargs)
+    return time.perf_counter() - start
+
+
+@pytest.mark.parametrize("known", [(), ("a" * 40, "b")], ids=["no-names", "a-40-letter-name"])
+def test_a_9000_letter_run_is_read_in_linear_time(known):
+    text = "a" * 9000
+    assert latex_translation(text, known=known).replace("*", "") == text
+    with pytest.raises(ParseError):  # its translation is over the text or exponent budgets
+        parse_latex(text, symbols={name: symbol(name) for name in known})
+    # The cubic scan took 50 s for 9000 letters; linear time is milliseconds. A generous bound
+    # on a shared machine: 10x the time of a 900-letter run plus 2 s.
+    short = _seconds(latex_translation, text[:900], known=known)
+    assert _seconds(latex_translation, text, known=known) < 10 * 10 * short + 2.0

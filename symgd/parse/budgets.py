@@ -12,6 +12,9 @@ Every limit symgd puts on user text is a constant here; each rejection is a
   ``9**9**9**9`` is rejected before SymPy evaluates anything; integer literals have at most 15
   digits; exact numbers stay below :math:`2^{333}` (about 100 digits), and so do the exact
   numbers multiplied together in one product (SymPy merges ``sqrt(a)*sqrt(b)``);
+* values (checked as SymPy builds them, :mod:`symgd.parse.values`): the exponents along nested
+  powers multiply to at most 64 (``(x**8)**8``); powers with a symbolic exponent and ``exp``
+  nest at most 3 deep (``x**x**x**x``); every constant is real and fits float64;
 * ``Max``/``Min`` (checked by the builder): at most 8 arguments and 200 tree nodes inside them
   in one expression (SymPy compares the arguments pairwise).
 
@@ -30,6 +33,7 @@ import ast
 import itertools
 import keyword
 import re
+import warnings
 
 from symgd.parse.errors import ParseError, describe_character, excerpt
 
@@ -41,6 +45,7 @@ MAX_NODES = 2000
 MAX_DEPTH = 60
 MAX_INTEGER_DIGITS = 15
 MAX_EXPONENT = 64
+MAX_POWER_TOWER = 3
 MAX_POWER_DIGITS = 15
 MAX_EXACT_BITS = 333
 MAX_PRODUCT_DIGITS = 100
@@ -119,9 +124,12 @@ def parse_tree(text: str) -> ast.Expression:
     stripped = text.strip()
     if not stripped:
         raise ParseError("empty expression; write e.g. 'w*x + b'")
-    _check_nesting(stripped)
+    check_nesting(stripped)
     try:
-        tree = ast.parse(stripped, mode="eval")
+        with warnings.catch_warnings():
+            # Python warns on text such as '1if x else y' (SyntaxWarning): only the error speaks.
+            warnings.simplefilter("ignore")
+            tree = ast.parse(stripped, mode="eval")
     except SyntaxError as error:
         where = f" at column {error.offset}" if error.offset else ""
         raise ParseError(
@@ -151,8 +159,14 @@ def chain_family(node: ast.AST) -> tuple[type[ast.operator], ...] | None:
     return None
 
 
-def _check_nesting(text: str) -> None:
-    """Bracket depth and runs of signs by a character scan, before ``ast.parse``."""
+def check_nesting(text: str) -> None:
+    """Bracket depth and runs of signs by a character scan, before ``ast.parse``.
+
+    Also the first budget on LaTeX: ``{`` and ``[`` nest there as ``(`` does.
+
+    Raises:
+        ParseError: Brackets nested more than 60 deep, or more than 60 signs in a row.
+    """
     depths = itertools.accumulate(+1 if c in "([{" else -1 if c in ")]}" else 0 for c in text)
     if max(depths, default=0) > MAX_BRACKET_DEPTH:
         raise ParseError(

@@ -4,7 +4,8 @@ Nothing here calls ``eval``, ``sympify`` or ``parse_expr``: each accepted node (
 ``+ - * / **``, unary signs, calls of :data:`~symgd.parse.names.FUNCTIONS`) becomes the SymPy
 object directly, and every other construct is refused with a one-line message and a hint. The
 number and ``Max``/``Min`` budgets of :mod:`symgd.parse.budgets` are checked here, before SymPy
-evaluates a power or a product.
+evaluates a power or a product, and each value built is checked by
+:class:`~symgd.parse.values.ValueBudget` (real, fits float64, bounded nested powers).
 
 Example:
     >>> from symgd.parse.budgets import parse_tree
@@ -21,7 +22,6 @@ from collections.abc import Mapping
 import sympy
 
 from symgd.parse.budgets import (
-    MAX_EXACT_BITS,
     MAX_EXPONENT,
     MAX_INTEGER_DIGITS,
     MAX_MINMAX_ARGUMENTS,
@@ -34,9 +34,7 @@ from symgd.parse.budgets import (
 )
 from symgd.parse.errors import ParseError, excerpt
 from symgd.parse.names import CONSTANTS, FUNCTION_RULES, FUNCTIONS, name_problem
-
-NON_FINITE = (sympy.nan, sympy.zoo, sympy.oo, -sympy.oo)
-"""The SymPy values an expression must never be or contain."""
+from symgd.parse.values import ValueBudget
 
 ALLOWED_SUMMARY = (
     "symgd expressions use numbers, symbol names, + - * / **, parentheses, pi and the functions "
@@ -98,6 +96,7 @@ class ExpressionBuilder:
         self.symbols = symbols
         self.minmax_arguments = 0
         self.minmax_nodes = 0
+        self.values = ValueBudget(text)
 
     def reject(self, what: str, hint: str) -> ParseError:
         return ParseError(f"{what} is not allowed in {excerpt(self.text)}; {hint}")
@@ -127,26 +126,9 @@ class ExpressionBuilder:
             raise self.reject(what, hint)
         else:
             raise self.reject(f"the construct {type(node).__name__}", ALLOWED_SUMMARY)
-        self.check_value(value)
+        # Bottom up: each constant is evaluated only once everything inside it is known to fit.
+        self.values.check(value, lambda: ast.get_source_segment(self.text.strip(), node) or "")
         return value
-
-    def check_value(self, value: sympy.Expr) -> None:
-        if value in NON_FINITE:
-            raise ParseError(
-                f"{excerpt(self.text)} evaluates to {value}, an undefined or infinite value; "
-                "check for division by zero or log(0)"
-            )
-        if isinstance(value, sympy.Rational) and (
-            max(abs(value.p).bit_length(), value.q.bit_length()) > MAX_EXACT_BITS
-        ):
-            raise ParseError(
-                f"a number in {excerpt(self.text)} has more than about 100 digits; "
-                "rescale the expression"
-            )
-        if isinstance(value, sympy.Float) and not math.isfinite(float(value)):
-            raise ParseError(
-                f"a number in {excerpt(self.text)} is too large for float64; rescale the expression"
-            )
 
     def binary(self, node: ast.BinOp) -> sympy.Expr:
         if isinstance(node.op, ast.Pow):

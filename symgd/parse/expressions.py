@@ -33,9 +33,10 @@ from collections.abc import Mapping
 import sympy
 
 from symgd.parse.budgets import check_text, parse_tree
-from symgd.parse.builder import ALLOWED_SUMMARY, NON_FINITE, ExpressionBuilder
+from symgd.parse.builder import ALLOWED_SUMMARY, ExpressionBuilder
 from symgd.parse.errors import ParseError, excerpt
 from symgd.parse.names import parse_name
+from symgd.parse.values import NON_FINITE
 
 
 def parse_expression(text: str, *, symbols: Mapping[str, sympy.Symbol] | None = None) -> sympy.Expr:

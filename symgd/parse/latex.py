@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 
 import sympy
 
+from symgd.parse.budgets import MAX_DEPTH, MAX_TEXT_LENGTH, check_nesting
 from symgd.parse.errors import ParseError, excerpt
 from symgd.parse.latex_tokens import (
     ACCENTS,
@@ -58,9 +59,11 @@ class _Translator:
     def __init__(self, text: str, known: frozenset[str]) -> None:
         self.text = text
         self.known = known
+        self.longest = max(map(len, known), default=0)
         self.tokens = tokenize(text)
         self.position = 0
         self.sum_depth = 0
+        self.depth = 0
 
     def fail(self, what: str) -> ParseError:
         return ParseError(f"{what} in LaTeX {excerpt(self.text)}; {SUGGESTION}")
@@ -257,6 +260,16 @@ class _Translator:
         return self.power()
 
     def atom(self) -> str:
+        # Every nesting (brackets, \exp\exp x, \hat{\hat{x}}) passes here: bound the recursion.
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise self.fail(f"more than {MAX_DEPTH} nested parts")
+            return self.nested_atom()
+        finally:
+            self.depth -= 1
+
+    def nested_atom(self) -> str:
         kind, value = self.take()
         if kind == "number":
             return value
@@ -272,15 +285,18 @@ class _Translator:
         return self.command(value)
 
     def letters(self, first: str) -> str:
-        # A run of letters and digits is one name only when that name is known.
+        # A run of letters and digits is one name only when that name is known. Only as many
+        # tokens as the longest known name are read, so a long run takes linear time.
         run = first
         offset = 0
-        while (token := self.peek(offset)) is not None and token[0] in ("letter", "number"):
-            if token[0] == "number" and not token[1].isdigit():
+        while len(run) < self.longest and (token := self.peek(offset)) is not None:
+            if token[0] not in ("letter", "number") or not (
+                token[0] == "letter" or token[1].isdigit()
+            ):
                 break
             run += token[1]
             offset += 1
-        for length in range(len(run), 1, -1):
+        for length in range(min(len(run), self.longest), 1, -1):
             if run[:length] in self.known:
                 consumed = length - 1
                 taken = 0
@@ -366,9 +382,12 @@ def latex_translation(text: str, *, known: Iterable[str] = ()) -> str:
     """
     if not isinstance(text, str):
         raise ParseError(f"expected LaTeX text (str), got {type(text).__name__}")
-    if len(text) > 10_000:
-        raise ParseError("LaTeX text is too long; the limit is 10000 characters")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ParseError(
+            f"LaTeX text of {len(text)} characters is too long; the limit is {MAX_TEXT_LENGTH}"
+        )
     stripped = text.strip().strip("$").strip()
+    check_nesting(stripped)  # before the recursive descent
     return _Translator(stripped, frozenset(known)).translate()
 
 

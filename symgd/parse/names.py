@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-import ast
+import functools
 import keyword
 import math
 import re
@@ -74,12 +74,31 @@ CONSTANTS: dict[str, sympy.Expr] = {"pi": sympy.pi}
 NON_FINITE_NAMES = frozenset({"nan", "NaN", "inf", "Inf", "infinity", "Infinity", "oo", "zoo"})
 """Names of non-finite values: neither values nor symbols in symgd."""
 
+INTERNAL_NAMES: dict[str, str] = {
+    # symgd.derivation.LOSS_SYMBOL, Symbol("ell", real=True): a user symbol 'ell' would be it.
+    "ell": "the loss of one example (where its chain rule starts)",
+}
+"""Names of symbols symgd makes itself that a user symbol would be equal to, and what they are.
+
+The other internal symbols cannot clash: the example index ``i`` is an integer symbol (a user
+``i`` is a different, real symbol), ``m`` (the number of examples) is refused when an objective
+is defined, ``J``, ``alpha`` and ``lamda`` only label formulas, and the placeholders of
+:mod:`symgd.parse.sums` are refused there when the text uses their names.
+"""
+
 RESERVED_NAMES: frozenset[str] = frozenset(
-    set(FUNCTIONS) | set(CONSTANTS) | NON_FINITE_NAMES | set(keyword.kwlist)
+    set(FUNCTIONS) | set(CONSTANTS) | NON_FINITE_NAMES | set(keyword.kwlist) | set(INTERNAL_NAMES)
 )
-"""Names that cannot be symbols: function names, ``pi``, non-finite values, Python keywords."""
+"""Names that cannot be symbols: functions, ``pi``, non-finite values, keywords, internal names."""
+
+UNTYPESET_COMMANDS = ("\\mathscr",)
+"""LaTeX commands SymPy may print for a name (``xscr`` is ``\\mathscr{x}``) that symgd's
+documents do not load; the other name modifiers (``hat``, ``bar``, ``cal``, ``frak``, ``bm`` …)
+compile with amsmath and amssymb."""
 
 _NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# ASCII digits only ('\\d' would take Arabic-Indic digits); no '_', hex, brackets or spaces.
+_NUMBER_PATTERN = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 # Why a reserved name cannot be a symbol, first match wins ('lambda' is handled on its own).
 _RESERVED_REASONS: tuple[tuple[frozenset[str], str], ...] = (
@@ -96,6 +115,11 @@ _RESERVED_REASONS: tuple[tuple[frozenset[str], str], ...] = (
         NON_FINITE_NAMES,
         "'{name}' is not allowed: symgd works with finite numbers only "
         "(and the name cannot be a symbol either); choose another name",
+    ),
+    (
+        frozenset(INTERNAL_NAMES),
+        "'{name}' is the name symgd uses for {internal} and cannot be a symbol name; "
+        "choose another name, e.g. '{name}1' or 'L'",
     ),
     (
         RESERVED_NAMES,
@@ -139,8 +163,28 @@ def name_problem(name: str) -> str | None:
         )
     for names, reason in _RESERVED_REASONS:
         if name in names:
-            return reason.format(name=name)
+            return reason.format(name=name, internal=INTERNAL_NAMES.get(name))
+    if "__" in name:
+        return (
+            f"symbol name '{name}' contains '__', which SymPy prints as a superscript "
+            "('x__y' is x^y) that cannot be typeset in every formula; use a single '_', "
+            "e.g. 'x_y'"
+        )
+    command = _untypeset_command(name)
+    if command is not None:
+        return (
+            f"symbol name '{name}' would print in LaTeX with {command}, which symgd's documents "
+            "do not load (SymPy reads a name ending in 'scr' as a script letter); choose "
+            "a name without that ending"
+        )
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _untypeset_command(name: str) -> str | None:
+    """The first of :data:`UNTYPESET_COMMANDS` in SymPy's LaTeX of the name, else ``None``."""
+    printed = sympy.latex(sympy.Symbol(name))
+    return next((command for command in UNTYPESET_COMMANDS if command in printed), None)
 
 
 def symbol(name: str) -> sympy.Symbol:
@@ -225,7 +269,9 @@ def parse_names(text: str) -> tuple[str, ...]:
 def parse_assignments(text: str) -> dict[str, float]:
     """Parse numeric values for symbols, e.g. initial parameters.
 
-    Each value is a finite number literal, optionally negated; nothing else is evaluated.
+    Each value is a plain decimal number with its sign attached (``-1``, ``+2.5``, ``1e-3``,
+    ``.5``); hexadecimal, ``_`` between digits, brackets and spaces after the sign are refused,
+    and nothing is evaluated.
 
     Args:
         text: Comma-separated ``name=value`` items, e.g. ``"w=0, b=-1.5e-3"``.
@@ -278,27 +324,21 @@ def _comma_items(text: str, *, nothing: str, empty: str) -> Iterator[str]:
 
 
 def _parse_number(name: str, text: str) -> float:
-    """A finite number literal, optionally negated, as a float."""
+    """A plain decimal number such as ``-1``, ``+2.5``, ``1e-3`` or ``.5``, as a finite float."""
     stripped = text.strip()
-    hint = f"the value of '{name}' must be a finite number such as 0.5 or -1e-3, got "
     if not stripped:
         raise ParseError(f"no value after '{name}='; write e.g. '{name}=0.5'")
-    try:
-        node = ast.parse(stripped, mode="eval").body
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        raise ParseError(hint + excerpt(stripped)) from None
-    negate = isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
-    if negate:
-        node = node.operand
-    if not (
-        isinstance(node, ast.Constant)
-        and type(node.value) in (int, float)  # bool is an int subclass: rejected here
-    ):
-        raise ParseError(hint + excerpt(stripped))
-    try:
-        value = float(node.value)
-    except OverflowError:
-        raise ParseError(hint + excerpt(stripped)) from None
-    if not math.isfinite(value):
-        raise ParseError(hint + excerpt(stripped))
-    return -value if negate else value
+    if not _NUMBER_PATTERN.fullmatch(stripped):
+        raise ParseError(
+            f"the value of '{name}' must be a finite number such as 0.5, -1, +2.5, 1e-3 or .5 "
+            f"(decimal digits, the sign attached), got {excerpt(stripped)}"
+        )
+    value = float(stripped)
+    mantissa = stripped.lower().partition("e")[0]
+    if not math.isfinite(value) or (value == 0.0 and any(c in "123456789" for c in mantissa)):
+        size = "large" if value else "small"
+        raise ParseError(
+            f"the value of '{name}' must be a finite number such as 0.5 or -1e-3, "
+            f"got {excerpt(stripped)}, which is too {size} for float64"
+        )
+    return value

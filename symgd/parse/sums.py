@@ -26,6 +26,9 @@ from symgd.parse.names import symbol
 EXAMPLE_INDEX = sympy.Symbol("i", integer=True, positive=True)
 """The example index :math:`i` of sums over examples (the symbol ``Derivation.index`` uses)."""
 
+_PLACEHOLDER = "symgdsum"
+"""Each sum stands in the outer text as a symbol ``symgdsum0``, ``symgdsum1``, … while parsed."""
+
 
 def parse_with_sums(
     text: str,
@@ -65,6 +68,13 @@ def parse_with_sums(
     ]
     if not calls:
         return _unsubscript(parse_expression(stripped, symbols=symbols), data, None, frozenset())
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    clash = sorted(names & {f"{_PLACEHOLDER}{number}" for number in range(len(calls))})
+    if clash:
+        raise ParseError(
+            f"'{clash[0]}' is the name symgd uses for a sum while reading {excerpt(stripped)}; "
+            "choose another name"
+        )
     replaced = stripped
     bodies: dict[sympy.Symbol, sympy.Expr] = {}
     # Right to left, so earlier offsets stay valid; nested sums are refused.
@@ -78,10 +88,10 @@ def parse_with_sums(
             raise ParseError(
                 f"the index {index} itself appears in the body of a sum in {excerpt(stripped)}"
             )
-        placeholder = symbol(f"symgdsum{number}")
+        placeholder = symbol(f"{_PLACEHOLDER}{number}")
         bodies[placeholder] = _unsubscript(expression, data, index, frozenset(symbols))
         start, end = call.col_offset, call.end_col_offset
-        replaced = replaced[:start] + f"symgdsum{number}" + replaced[end:]
+        replaced = replaced[:start] + f"{_PLACEHOLDER}{number}" + replaced[end:]
     outer = _unsubscript(parse_expression(replaced, symbols=symbols), data, None, frozenset())
     m = symbol("m")
     return outer.xreplace(
