@@ -123,3 +123,10 @@ def test_lecturer_form_prefers_factored():
 )
 def test_is_zero(expr, zero):
     assert is_zero(expr) is zero
+
+
+def test_the_l2_strength_name_cannot_be_a_user_symbol():
+    with pytest.raises(ValueError, match="'lamda' is the L2 strength"):
+        objective("(y - lamda*x)**2/2", params="lamda", data="x,y", l2=0.1)
+    # Without --l2 the name is free.
+    assert objective("(y - lamda*x)**2/2", params="lamda", data="x,y").l2 is None

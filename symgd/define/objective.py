@@ -117,6 +117,11 @@ def _check_objective(obj: Objective) -> None:
         raise ValueError(f"symbol {repeated[0]!r} is used for more than one role")
     if obj.examples.name in names:
         raise ValueError("'m' is the number of examples; choose another name for that symbol")
+    if obj.l2 and obj.l2_symbol.name in names:
+        raise ValueError(
+            f"{obj.l2_symbol.name!r} is the L2 strength of --l2; choose another name for that "
+            "symbol, or drop --l2 and write the penalty into the loss"
+        )
     known = set(obj.params) | set(obj.data)
     for name, definition in obj.intermediates:
         unknown = definition.free_symbols - known
