@@ -49,3 +49,53 @@ def test_hostile_rename_is_refused():
     note = build_notes("linear-regression", code=False, notation=Notation(renames={"alpha": "eta"}))
     tex = to_tex(note)
     assert r"\eta \frac{\partial J}{\partial w}" in tex and r"\alpha \frac" not in tex
+
+
+# ---------------------------------------------------------------- file names and titles (issue 15)
+
+
+def test_an_output_name_is_never_read_by_tex(tmp_path):
+    # symgd notes ... -o 'out/\input{hostname}.pdf' made pdflatex run the \input.
+    out = tmp_path / "out" / "\\input{hostname}.pdf"
+    note = custom_notes(objective("(y - w*x - b)**2/2", "w,b", "x,y"))
+    pdf, tex = write_notes(note, out)[:2]
+    assert pdf == out and pdf.read_bytes().startswith(b"%PDF")
+    assert tex == out.with_suffix(".tex") and tex.exists()
+    log = out.with_suffix(".log")
+    assert sorted(out.parent.iterdir()) == sorted([out, tex, log])  # no .aux
+    assert "hostname.tex" not in log.read_text(encoding="latin-1")
+
+
+def test_figures_of_a_hostile_output_name_go_to_a_plain_folder(tmp_path):
+    out = tmp_path / "\\input{hostname}.pdf"
+    pdf, tex, *figures = write_notes("linear-regression", out)
+    assert pdf.read_bytes().startswith(b"%PDF") and figures
+    assert all(figure.parent == tmp_path / "_input_hostname_-figures" for figure in figures)
+    assert "\\input{hostname}" not in tex.read_text(encoding="utf-8")
+
+
+def test_a_figure_path_tex_would_read_as_commands_is_refused(tmp_path):
+    data = {"x": numpy.linspace(-1, 1, 30), "y": 2 * numpy.linspace(-1, 1, 30) + 1}
+    note = custom_notes(
+        linear_regression(), data=data, learning_rate=0.5, epochs=3,
+        figures=tmp_path / "\\input{hostname}-figures",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="figure path .* holds characters TeX reads as commands"):
+        to_tex(note, relative_to=tmp_path)
+
+
+@pytest.mark.parametrize("title", ["Notes \x7f DEL", "tab\tnew\nline\n\nblank", "bell\x07 C1\x85"])
+def test_titles_with_control_characters_compile(tmp_path, title):
+    note = custom_notes(objective("(y - w*x)**2", "w", "x,y"), title=title)
+    pdf = write_notes(note, tmp_path / "t.pdf")[0]
+    assert pdf.read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(("title", "code"), [("Notes 你好", "U+4F60"), ("Emoji 😀", "U+1F600")])
+def test_titles_pdflatex_cannot_typeset_are_bad_input(tmp_path, title, code):
+    note = custom_notes(objective("(y - w*x)**2", "w", "x,y"), title=title)
+    with pytest.raises(
+        ValueError, match=re.escape(f"the character {code} ({chr(int(code[2:], 16))}), which")
+    ):
+        write_notes(note, tmp_path / "t.pdf")
+    assert (tmp_path / "t.tex").exists()  # the .tex is written; xelatex can take it

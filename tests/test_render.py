@@ -7,6 +7,7 @@ import pytest
 from symgd.define import logistic_regression, objective
 from symgd.derivation import derive
 from symgd.render import partial, to_document, to_latex, to_markdown, to_text
+from symgd.render.printing import escape_tex
 
 
 def test_align_block_shows_chain_and_dataset_gradient(seed_derivation):
@@ -60,3 +61,21 @@ def test_text_summary(seed_derivation):
     text = to_text(seed_derivation)
     assert "dl/dw = dl/dyhat * dyhat/dw" in text
     assert "dJ/dw = 1/m * Sum_i (w*x[i] + b - y[i])*x[i]" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("a\x7fb", r"a\textbackslash{}x7fb"),
+        ("\x00\x1b\x1c", r"\textbackslash{}x00\textbackslash{}x1b\textbackslash{}x1c"),
+        ("C1\x85", r"C1\textbackslash{}x85"),
+        ("tab\tline\n", "tab\tline\n"),
+        (r"\input{x}", r"\textbackslash{}input\{x\}"),
+    ],
+)
+def test_escape_tex_maps_control_characters(text, escaped):
+    assert escape_tex(text) == escaped
+
+
+def test_a_title_with_del_and_blank_lines_compiles(seed_derivation, pdflatex):
+    pdflatex(to_document(seed_derivation, title="Gradient\x7f\n\nnotes\x01"))

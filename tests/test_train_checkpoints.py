@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 
@@ -16,6 +17,7 @@ from symgd.training import (
     adam,
     chain,
     checkpoint_files,
+    checkpoints,
     clip_by_global_norm,
     cosine_decay,
     momentum,
@@ -150,11 +152,14 @@ def test_a_crash_while_writing_leaves_the_last_good_checkpoint(
     _run(compiled, epochs=2, checkpoint_dir=tmp_path)
     before = {path.name: path.read_bytes() for path in checkpoint_files(tmp_path)}
 
+    class Killed(BaseException):
+        """The process dies between writing and renaming (kill -9): nothing cleans up."""
+
     def crash(source, target):
-        raise OSError("disk full (simulated)")
+        raise Killed("killed (simulated)")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError, match="simulated"):
+    with pytest.raises(Killed, match="simulated"):
         _run(compiled, epochs=8, checkpoint_dir=tmp_path, resume=True)
     monkeypatch.undo()
     assert {path.name: path.read_bytes() for path in checkpoint_files(tmp_path)} == before
@@ -232,3 +237,90 @@ def test_cli_checkpoint_and_resume(compiled, tmp_path, capsys):
     assert cli.main([*base, "--epochs", "6", "--checkpoint", folder, "--resume"]) == 0
     resumed = json.loads(capsys.readouterr().out)
     assert resumed["params"] == whole["params"] and resumed["loss"] == whole["loss"]
+
+
+# --- faults: a full disk, a folder that is a file, a folder that cannot be written (issue 15) ---
+
+
+def test_disk_full_keeps_the_result_names_the_path_and_leaves_no_temporary_file(
+    compiled, uninterrupted, tmp_path, monkeypatch
+):
+    # It printed "[Errno 28]" with no path, lost the result and left a .ckpt.tmp behind.
+    real_write = checkpoints._write_durably
+
+    def full(path, data):
+        if not path.name.endswith(".ckpt.tmp"):
+            return real_write(path, data)  # the probe before the run still works
+        path.write_bytes(data[:100])  # part of it reached the disk
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(checkpoints, "_write_durably", full)
+    result = _run(compiled, epochs=8, checkpoint_dir=tmp_path)
+    _assert_identical(result, uninterrupted)
+    (note,) = [line for line in result.diagnostics if "could not save" in line]
+    assert str(tmp_path / "step-000000000007.ckpt") in note and "No space left" in note
+    assert not list(tmp_path.glob("*.tmp")) and not checkpoint_files(tmp_path)
+
+
+def test_disk_full_on_ctrl_c_says_nothing_was_saved(compiled, tmp_path, monkeypatch):
+    def full(path, data):
+        if path.name.endswith(".ckpt.tmp"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def interrupt(info):
+        if info.epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoints, "_write_durably", full)
+    result = _run(compiled, epochs=8, checkpoint_dir=tmp_path, callbacks=[interrupt])
+    assert result.interrupted and "could not save the checkpoint" in result.message
+    assert "No space left" in result.message and result.checkpoint is None
+
+
+def test_cli_disk_full_prints_the_result_and_the_failed_path(
+    seed_csv_of, tmp_path, monkeypatch, capsys
+):
+    def full(path, data):
+        if path.name.endswith(".ckpt.tmp"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(checkpoints, "_write_durably", full)
+    folder = tmp_path / "ckpt"
+    code = cli.main(["train", "(y - w*x - b)**2/2", "--params", "w,b", "--data", "x,y",
+                     "--csv", str(seed_csv_of(60)), "--init", "w=0,b=0", "--lr", "0.5",
+                     "--epochs", "20", "--checkpoint", str(folder)])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0 and err == "" and out.startswith("w = ") and "finished 20 epochs" in out
+    assert f"note: could not save the checkpoint {folder}" in out and "No space left" in out
+
+
+def test_a_checkpoint_path_that_is_a_file_is_refused_before_training(compiled, tmp_path):
+    path = tmp_path / "ckpt"
+    path.write_text("not a folder")
+    with pytest.raises(ValueError, match=f"checkpoint folder {path} exists and is not a folder"):
+        _run(compiled, epochs=8, checkpoint_dir=path)
+
+
+def test_a_checkpoint_file_replaced_by_a_directory_is_refused_before_training(compiled, tmp_path):
+    (tmp_path / "step-000000000007.ckpt").mkdir()
+    with pytest.raises(ValueError, match="step-000000000007.ckpt is not a file"):
+        _run(compiled, epochs=8, checkpoint_dir=tmp_path)
+
+
+def test_a_read_only_folder_is_found_before_training(compiled, tmp_path, monkeypatch):
+    # Tests run as root, where chmod does not stop writes: the probe's write is made to fail
+    # the way a read-only folder fails it instead.
+    def read_only(path, data):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    monkeypatch.setattr(checkpoints, "_write_durably", read_only)
+    steps = []
+    with pytest.raises(ValueError, match=f"cannot write checkpoints to {tmp_path}: Permission"):
+        _run(compiled, epochs=8, checkpoint_dir=tmp_path, callbacks=[steps.append])
+    assert steps == []  # no epoch ran
+
+
+def test_a_folder_that_cannot_be_created_is_found_before_training(compiled, tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="cannot write checkpoints to .*file/sub: Not a directory"):
+        _run(compiled, epochs=8, checkpoint_dir=tmp_path / "file" / "sub")

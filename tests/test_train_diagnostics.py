@@ -11,6 +11,7 @@ import math
 import numpy
 import pytest
 
+from symgd import cli
 from symgd.compile import compile_objective
 from symgd.data import linear_data
 from symgd.training import (
@@ -18,6 +19,7 @@ from symgd.training import (
     classify_run,
     classify_runs,
     gradient_descent,
+    loss_diverges,
     loss_oscillates,
     momentum,
     train,
@@ -238,3 +240,57 @@ def test_the_runner_and_the_verdicts_agree_on_oscillation(compiled):
     verdicts = classify_runs({1.0: wobbly.loss_history, 0.05: noisy.loss_history})
     assert verdicts[1.0] == "oscillating" and _findings(wobbly, "oscillation")
     assert verdicts[0.05] != "oscillating" and not _findings(noisy, "oscillation")
+
+
+# --- divergence: the one definition (issue 15, defect 6) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("history", "diverged"),
+    [
+        ([0.693, 0.5, 32564.0], True),  # the logistic run of the issue: 0.693 -> 32,564
+        ([2.46, 1.3e6], True),  # net train --lr 1e6: 1.3e6 after two epochs
+        ([1.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.1], True),  # rose five epochs running, past the start
+        ([1.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95], False),  # rising, but still below the start
+        ([1.0, 0.2, 0.4, 0.1, 0.3, 0.05], False),  # brief rises: mini-batch noise, Adam
+        ([1e-6, 5e-6], False),  # five times a tiny loss: inside the margin
+        ([1.0, float("nan")], True),
+    ],
+)
+def test_divergence_definition(history, diverged):
+    assert (loss_diverges(history) is not None) == diverged
+
+
+@pytest.fixture
+def unstandardised_logistic_csv(tmp_path):
+    """Logistic data with one feature near 1000 and one near 1: scales 10^3 apart."""
+    rng = numpy.random.default_rng(0)
+    x1, x2 = rng.normal(1000, 300, 200), rng.normal(0, 1, 200)
+    y = (x1 / 1000 + x2 + rng.normal(0, 0.5, 200) > 1).astype(int)
+    path = tmp_path / "logistic.csv"
+    rows = ["x1,x2,y"] + [f"{a:.17g},{b:.17g},{c}" for a, b, c in zip(x1, x2, y, strict=True)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_logistic_on_unstandardised_data_is_diverged_exit_1(unstandardised_logistic_csv, capsys):
+    # It went 0.693 -> 7,701 and exited 0 with "finished 50 epochs".
+    code = cli.main([
+        "train", "log(1 + exp(-(2*y - 1)*(w1*x1 + w2*x2 + b)))", "--params", "w1,w2,b",
+        "--data", "x1,x2,y", "--csv", str(unstandardised_logistic_csv),
+        "--init", "w1=0,w2=0,b=0", "--lr", "0.1", "--epochs", "50",
+    ])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert "diverged" in err and "grew from 0.693" in err and "try" in err
+    assert "differ in size by a factor of" in err and "x1 about" in err and "standardise" in err
+
+
+def test_net_train_digits_with_a_huge_rate_is_diverged_exit_1(capsys):
+    code = cli.main([
+        "net", "train", "--dataset", "digits", "--layers", "64,16,10",
+        "--loss", "softmax-cross-entropy", "--lr", "1e6", "--epochs", "2",
+    ])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 1 and err.count("\n") == 1 and "diverged" in err and "try" in err
+    assert "finished" not in out and "Warning" not in err

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy
 import pytest
+import sympy
 from numpy.testing import assert_allclose
 
 from symgd.compile import compile_objective
 from symgd.data import linear_data
-from symgd.define import linear_regression
+from symgd.define import linear_regression, objective
 from symgd.derivation import derive
 from symgd.training import gradient_descent, largest_curvature, train
 
@@ -379,3 +380,46 @@ def test_cli_bad_training_options(seed_csv, capsys, extra, message):
 def test_cli_divergence_exits_1_with_the_diagnosis(seed_csv, capsys):
     code, out, err = _cli(capsys, "--csv", seed_csv, "--init", "w=0,b=0", "--lr", 2.5)
     assert code == 1 and "above the stable range" in err and "note: the last finite" in out
+
+
+# --- a loss that is not real or not finite on the data (issue 15, defect 4) --------------------
+
+_BAD_LOSSES = ["(y - w*x - b)**2/2 + sqrt(-1)", "(y - w*x - b)**2/2 + log(-1)",
+               "(y - w*x - b)**2/2 + (-96)**0.001"]  # fmt: skip
+
+
+@pytest.mark.parametrize("loss", _BAD_LOSSES)
+def test_cli_non_real_loss_is_one_line_exit_2(seed_csv, capsys, loss):
+    # It trained with exit 0 and ComplexWarning lines. The parser may refuse the constant
+    # first; either way: exit 2, one line, no warning.
+    code = cli.main(["train", loss, "--params", "w,b", "--data", "x,y", "--csv", str(seed_csv),
+                     "--init", "w=0,b=0", "--lr", "0.1", "--epochs", "3"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "Warning" not in err and out == ""
+
+
+@pytest.mark.parametrize(
+    ("loss", "shown"),
+    [
+        ("(y - w*x - b)**2/2 + sqrt(x - 2)", "row 4 (x=1, y=5) it is nan"),
+        ("(y - w*x - b)**2/2 + log(x - 2)", "row 4 (x=1, y=5) it is nan"),
+        ("(y - w*x - b)**2/2 + (x - 2)**0.5", "row 4 (x=1, y=5) it is nan"),
+        ("(y - w*x - b)**2/2 + 1/(x - 3)", "row 3 (x=3, y=7) it is inf"),
+    ],
+)
+def test_a_loss_outside_its_domain_names_the_first_row(tmp_path, capsys, loss, shown):
+    csv = tmp_path / "data.csv"
+    csv.write_text("x,y\n4,9\n3,7\n1,5\n0,1\n")  # the header is row 1
+    code = cli.main(["train", loss, "--params", "w,b", "--data", "x,y", "--csv", str(csv),
+                     "--init", "w=0,b=0", "--lr", "0.1", "--epochs", "3"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and shown in err, err
+
+
+def test_complex_loss_on_the_data_is_refused_by_train():
+    w, b, x, y = sympy.symbols("w b x y", real=True)
+    loss = (y - w * x - b) ** 2 / 2 + sympy.sqrt(-1) * x
+    compiled = compile_objective(derive(objective(loss, [w, b], [x, y])))
+    data = {"x": numpy.array([1.0, 2.0]), "y": numpy.array([3.0, 5.0])}
+    with pytest.raises(ValueError, match=r"at row 2 \(x=1, y=3\) it is complex"):
+        train(compiled, data, {"w": 0.0, "b": 0.0}, learning_rate=0.1, epochs=3)

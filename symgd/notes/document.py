@@ -247,6 +247,11 @@ def _tex_part(part: Part, relative_to: str | Path | None) -> str:
         return part.tex
     if isinstance(part, Figure):
         path = _relative(part.path, relative_to)
+        if re.search(r"[\\{}%$#&^~\x00-\x1f\x7f]", path):
+            raise ValueError(
+                f"figure path {path!r} holds characters TeX reads as commands "
+                f"(\\ {{ }} % $ # & ^ ~ or control characters); choose a name without them"
+            )
         return (
             "\\begin{figure}[htbp]\n\\centering\n"
             f"\\includegraphics[width={part.width:g}\\linewidth]{{{path}}}\n"

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from symgd.notes.catalogue import build_notes
 from symgd.notes.document import Notes, to_markdown, to_tex
 
-__all__ = ["compile_pdf", "write_notes"]
+__all__ = ["compile_pdf", "figures_folder", "write_notes"]
+
+
+#: The job name every document is compiled under: a file name never reaches TeX as input.
+JOB_NAME = "notes"
 
 
 def compile_pdf(tex: str | Path) -> Path:
-    """Compile a ``.tex`` file with ``pdflatex`` (twice, for references) next to it.
+    """Compile a ``.tex`` file with ``pdflatex`` (twice, for references) into a PDF beside it.
+
+    The file is compiled as ``notes.tex`` in a temporary folder, so that its name (which may
+    hold TeX such as ``\\input{...}``) is never read by TeX; figures are found relative to
+    the ``.tex`` file's folder (``TEXINPUTS``). The ``.pdf`` and the log (``<name>.log``) come
+    back beside the ``.tex``.
 
     Args:
         tex: The ``.tex`` file.
@@ -23,7 +35,8 @@ def compile_pdf(tex: str | Path) -> Path:
 
     Raises:
         FileNotFoundError: ``pdflatex`` is not installed (one line, with the fix).
-        RuntimeError: ``pdflatex`` reported an error (its first error line).
+        ValueError: The document holds a character pdflatex cannot typeset (CJK, emoji …).
+        RuntimeError: ``pdflatex`` reported another error (its first error line).
     """
     tex = Path(tex)
     if shutil.which("pdflatex") is None:
@@ -31,21 +44,70 @@ def compile_pdf(tex: str | Path) -> Path:
             "pdflatex is not installed; install it (Debian: apt-get install texlive-latex-base "
             "texlive-latex-recommended) or write .tex and compile it elsewhere"
         )
-    command = ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape"]
-    for _ in range(2):
-        result = subprocess.run(
-            [*command, tex.name], cwd=tex.parent, capture_output=True, text=True, timeout=300
+    command = [
+        "pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
+        f"-jobname={JOB_NAME}", f"{JOB_NAME}.tex",
+    ]  # fmt: skip
+    # The trailing separator keeps TeX's own search path after the document's folder.
+    environment = dict(os.environ, TEXINPUTS=f"{tex.parent.resolve()}{os.pathsep}")
+    with tempfile.TemporaryDirectory(prefix="symgd-pdf-") as folder:
+        work = Path(folder)
+        shutil.copyfile(tex, work / f"{JOB_NAME}.tex")
+        for _ in range(2):
+            result = subprocess.run(
+                command, cwd=work, env=environment, capture_output=True, text=True,
+                errors="replace", timeout=300,
+            )  # fmt: skip
+            log = work / f"{JOB_NAME}.log"
+            if log.exists():
+                shutil.copyfile(log, tex.with_suffix(".log"))
+            if result.returncode != 0:
+                raise _pdflatex_error(tex, result.stdout)
+        pdf = tex.with_suffix(".pdf")
+        shutil.move(work / f"{JOB_NAME}.pdf", pdf)
+    return pdf
+
+
+def _pdflatex_error(tex: Path, output: str) -> Exception:
+    """The error of a failed run: a character it cannot typeset is bad input, not a failure."""
+    lines = output.splitlines()
+    errors = [line for line in lines if line.startswith("!")]
+    first = (errors or ["see its log"])[0]
+    unicode = re.search(r"Unicode character (.+?) \(U\+([0-9A-Fa-f]+)\)", output)
+    if unicode:
+        return ValueError(
+            f"the notes contain the character U+{unicode.group(2).upper()} "
+            f"({chr(int(unicode.group(2), 16))}), which pdflatex "
+            f"cannot typeset with the installed LaTeX packages (CJK and emoji need other "
+            f"fonts); remove it, or write .tex or .md and compile with xelatex or lualatex"
         )
-        if result.returncode != 0:
-            errors = [line for line in result.stdout.splitlines() if line.startswith("!")]
-            raise RuntimeError(f"pdflatex failed on {tex.name}: {(errors or ['see its log'])[0]}")
-    return tex.with_suffix(".pdf")
+    if "Invalid UTF-8" in first:
+        return ValueError(f"the notes are not valid UTF-8 text ({first.lstrip('! ')})")
+    return RuntimeError(f"pdflatex failed on {tex.name}: {first}")
+
+
+def figures_folder(path: str | Path) -> Path:
+    r"""Where the figures of the notes file ``path`` go: ``<stem>-figures`` beside it.
+
+    Characters that TeX reads as commands in a file name (``\ { } % $ # & ^ ~``, spaces,
+    control characters) are replaced by ``_`` in the folder's name, so that
+    ``\includegraphics`` only ever sees a plain path.
+
+    Example:
+        >>> figures_folder("out/notes.pdf").as_posix()
+        'out/notes-figures'
+        >>> figures_folder("out/\\input{hostname}.pdf").as_posix()
+        'out/_input_hostname_-figures'
+    """
+    path = Path(path)
+    return path.parent / f"{re.sub(r'[^A-Za-z0-9._+-]', '_', path.stem)}-figures"
 
 
 def write_notes(notes_or_topic: Notes | str, path: str | Path, *, pdf: bool = False) -> list[Path]:
     """Write a note as ``.tex`` or ``.md`` (by suffix), with its figures; optionally a PDF.
 
-    A topic name is built with its figures in ``<stem>-figures/`` next to ``path``.
+    A topic name is built with its figures in ``<stem>-figures/`` next to ``path``
+    (:func:`figures_folder`).
 
     Args:
         notes_or_topic: A :class:`~symgd.notes.document.Notes` or a key of the catalogue.
@@ -56,7 +118,8 @@ def write_notes(notes_or_topic: Notes | str, path: str | Path, *, pdf: bool = Fa
         The files written (document first).
 
     Raises:
-        ValueError: Another suffix, or an unknown topic.
+        ValueError: Another suffix, an unknown topic, or a character pdflatex cannot typeset.
+        RuntimeError: ``pdflatex`` reported an error.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -64,7 +127,7 @@ def write_notes(notes_or_topic: Notes | str, path: str | Path, *, pdf: bool = Fa
         raise ValueError(f"notes file {path.name!r} must end in .tex, .md or .pdf")
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(notes_or_topic, str):
-        notes = build_notes(notes_or_topic, path.parent / f"{path.stem}-figures")
+        notes = build_notes(notes_or_topic, figures_folder(path))
     else:
         notes = notes_or_topic
     if suffix == ".md":

@@ -281,7 +281,7 @@ def document(body: str, *, title: str = "Derivation") -> str:
     Returns:
         The complete ``.tex`` source.
     """
-    safe_title = escape_tex(title)
+    safe_title = escape_tex(" ".join(title.split()))  # a blank line would end \title early
     return (
         "\\documentclass[11pt]{article}\n"
         "\\usepackage[utf8]{inputenc}\n"
@@ -311,6 +311,15 @@ _TEX_ESCAPES = {
     "%": r"\%",
     "~": r"\~{}",
 }
+# Control characters (C0 but tab, newline and return; DEL; C1) have no glyph and stop pdflatex:
+# they are shown as Python writes them, e.g. DEL as \x7f.
+_TEX_ESCAPES.update(
+    {
+        chr(code): f"\\textbackslash{{}}x{code:02x}"
+        for code in (*range(0x20), *range(0x7F, 0xA0))
+        if chr(code) not in "\t\n\r"
+    }
+)
 
 
 def to_document(derivation: Derivation, *, title: str = "Gradient derivation") -> str:
@@ -399,9 +408,14 @@ def _text_name(node: sympy.Symbol) -> str:
 def escape_tex(text: str) -> str:
     r"""Plain text made safe for LaTeX: every special character escaped.
 
+    Control characters (DEL, ``\x00`` …) are written out as ``\x7f`` …; tab, newline and
+    return stay (TeX reads them as spaces).
+
     Example:
         >>> print(escape_tex(r"50% of \input{x}"))
         50\% of \textbackslash{}input\{x\}
+        >>> print(escape_tex("a\x7fb\x00"))
+        a\textbackslash{}x7fb\textbackslash{}x00
     """
     return "".join(_TEX_ESCAPES.get(ch, ch) for ch in text)
 

@@ -8,10 +8,12 @@ from symgd.training.callbacks import (
 from symgd.training.checkpoints import checkpoint_files as checkpoint_files
 from symgd.training.config import TrainConfig as TrainConfig
 from symgd.training.diagnostics import (
+    GROWTH_LIMIT as GROWTH_LIMIT,
     RATE_KINDS as RATE_KINDS,
     classify_run as classify_run,
     classify_runs as classify_runs,
     largest_curvature as largest_curvature,
+    loss_diverges as loss_diverges,
     loss_oscillates as loss_oscillates,
 )
 from symgd.training.optimizers import (
@@ -31,7 +33,6 @@ from symgd.training.rules import (
     compose as compose,
 )
 from symgd.training.runner import (
-    GROWTH_LIMIT as GROWTH_LIMIT,
     gradient_descent as gradient_descent,
     train as train,
     train_network as train_network,
@@ -68,10 +69,12 @@ __all__ = [
     "EpochInfo",
     "checkpoint_files",
     "TrainConfig",
+    "GROWTH_LIMIT",
     "RATE_KINDS",
     "classify_run",
     "classify_runs",
     "largest_curvature",
+    "loss_diverges",
     "loss_oscillates",
     "OPTIMIZERS",
     "adagrad",
@@ -85,7 +88,6 @@ __all__ = [
     "UPDATE_RULES",
     "UpdateRule",
     "compose",
-    "GROWTH_LIMIT",
     "gradient_descent",
     "train",
     "train_network",

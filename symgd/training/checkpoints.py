@@ -2,7 +2,9 @@
 
 A checkpoint holds every field of the :class:`~symgd.training.state.RunState` (parameters,
 optimiser state, RNG state, epoch, histories) as JSON plus NumPy arrays — no pickle — behind a
-SHA-256 checksum; it is written atomically, and a damaged one is reported and skipped.
+SHA-256 checksum; it is written atomically, and a damaged one is reported and skipped. The
+folder is checked for writing before a run starts; a save that fails later (a full disk) leaves
+no temporary file behind, and the run goes on with its state in memory and a note saying why.
 
 Example:
     >>> import numpy, tempfile
@@ -11,6 +13,7 @@ Example:
     >>> run = RunState(numpy.ones(2), numpy.ones(2), None, {}, step=7, loss_history=[1.0])
     >>> checkpoints = Checkpoints(folder, {"seed": 0})
     >>> checkpoints.save(run, numpy.random.default_rng(0))
+    True
     >>> [path.name for path in checkpoint_files(folder)]
     ['step-000000000007.ckpt']
     >>> notes = []
@@ -20,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -103,8 +107,59 @@ def _decode(value: Any, arrays: Mapping[str, numpy.ndarray]) -> Any:
     raise ValueError(f"unknown entry {kind!r} in a checkpoint")
 
 
+def _write_durably(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file and flush it to the disk."""
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error) or type(error).__name__
+
+
+def check_folder(folder: str | Path) -> None:
+    """Make sure checkpoints can be written to ``folder``: create it, write and remove a probe.
+
+    Args:
+        folder: A ``checkpoint_dir``.
+
+    Raises:
+        ValueError: The path is a file, or the folder cannot be created or written (naming it).
+
+    Example:
+        >>> check_folder("/dev/null")
+        Traceback (most recent call last):
+        ...
+        ValueError: checkpoint folder /dev/null exists and is not a folder; choose another path
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(
+            f"checkpoint folder {folder} exists and is not a folder; choose another path"
+        )
+    probe = folder / f".symgd-probe-{os.getpid()}.tmp"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_durably(probe, b"probe")
+    except OSError as error:
+        raise ValueError(f"cannot write checkpoints to {folder}: {_reason(error)}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
+    for path in sorted(folder.glob("step-*.ckpt")):
+        if not path.is_file():
+            raise ValueError(
+                f"checkpoint path {path} is not a file; remove it or use another folder"
+            )
+
+
 def _save_checkpoint(folder: Path, run: RunState, config: dict) -> Path:
-    """Write atomically: to a temporary file, flushed to disk, then renamed over the target."""
+    """Write atomically: to a temporary file, flushed to disk, then renamed over the target.
+
+    A failed write (``OSError``) removes the temporary file before the error goes on.
+    """
     arrays: dict[str, numpy.ndarray] = {}
     state = {field.name: getattr(run, field.name) for field in dataclasses.fields(run)}
     document = {"config": config, "run": _encode(state, arrays)}
@@ -116,13 +171,16 @@ def _save_checkpoint(folder: Path, run: RunState, config: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"step-{run.step:012d}.ckpt"
     temporary = path.with_suffix(".ckpt.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(_MAGIC + header + payload)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        _write_durably(temporary, _MAGIC + header + payload)
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise
     for old in checkpoint_files(folder)[:-KEEP_CHECKPOINTS]:
-        old.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the new checkpoint is written: that is what counts
+            old.unlink(missing_ok=True)
     return path
 
 
@@ -198,12 +256,38 @@ class Checkpoints:
         self.folder = Path(folder) if folder is not None else None
         self.fingerprint = fingerprint
         self.saved: list[Path] = []
+        #: Why the last save failed (``None`` after a save that worked).
+        self.failure: str | None = None
+        #: One note per distinct failure, for the run's diagnostics.
+        self.failures: list[str] = []
+        self._reasons: set[str] = set()
 
-    def save(self, run: RunState, rng: numpy.random.Generator) -> None:
-        """Save the run (with the shuffling generator's state), if there is a folder."""
+    def check_writable(self) -> None:
+        """Check the folder before the run (see :func:`check_folder`); nothing without a folder."""
         if self.folder is not None:
-            run.rng_state = rng.bit_generator.state
+            check_folder(self.folder)
+
+    def save(self, run: RunState, rng: numpy.random.Generator) -> bool:
+        """Save the run (with the shuffling generator's state), if there is a folder.
+
+        Returns:
+            Whether a checkpoint was written. A failed write (disk full, folder gone) is not
+            an error: the run keeps its state in memory and :attr:`failures` says what failed.
+        """
+        if self.folder is None:
+            return False
+        run.rng_state = rng.bit_generator.state
+        target = self.folder / f"step-{run.step:012d}.ckpt"
+        try:
             self.saved.append(_save_checkpoint(self.folder, run, self.fingerprint))
+        except OSError as error:
+            self.failure = f"could not save the checkpoint {target}: {_reason(error)}"
+            if _reason(error) not in self._reasons:  # one note per cause, not one per epoch
+                self._reasons.add(_reason(error))
+                self.failures.append(f"{self.failure}; the run went on with its state in memory")
+            return False
+        self.failure = None
+        return True
 
     @property
     def last(self) -> Path | None:

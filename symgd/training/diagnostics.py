@@ -2,7 +2,9 @@ r"""Stage 5, train: what a run did, in words.
 
 Each diagnosis is defined once here and used by the runner (:attr:`TrainResult.diagnostics
 <symgd.training.state.TrainResult.diagnostics>`) and by the learning-rate comparison
-(:func:`classify_run`): divergence, oscillation, exploding and vanishing gradients.
+(:func:`classify_run`): divergence (:func:`loss_diverges`), oscillation, exploding and vanishing
+gradients; and, before a run, where a loss leaves its domain on the data
+(:func:`first_bad_example`).
 
 Example:
     >>> classify_run([1.0, 0.0, 0.0], best_final=0.0)
@@ -14,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy
@@ -28,6 +31,17 @@ OSCILLATION_THRESHOLD = 0.01
 OSCILLATION_COSINE = -0.5
 #: How many recent steps the update-direction test looks at.
 OSCILLATION_WINDOW = 100
+#: The loss grows without bound once it exceeds ``max(|J_0|, 1)`` by this factor.
+GROWTH_LIMIT = 1e6
+#: A run has diverged when its loss ends more than this factor above its initial loss …
+DIVERGENCE_FACTOR = 10.0
+#: … and more than this much above it (a loss near zero may grow tenfold harmlessly).
+DIVERGENCE_MARGIN = 1.0
+#: A run has diverged when its loss rose in each of this many consecutive epochs and ended
+#: above its initial loss (mini-batch noise and Adam's overshoot rise for an epoch or two).
+GROWTH_EPOCHS = 5
+#: Data columns whose typical sizes differ by this factor want standardising.
+SCALE_RATIO = 100.0
 #: A block's gradient norm is "exploding" once it exceeds its first value by this factor.
 EXPLODING_FACTOR = 1e3
 #: A block's gradient is "vanishing" when its norm is typically below this fraction of the
@@ -207,6 +221,98 @@ def largest_curvature(
     return abs(estimate)
 
 
+def loss_diverges(history: Sequence[float]) -> str | None:
+    r"""Whether a run has diverged, and how: the one definition of a diverged run.
+
+    With :math:`J_0` the initial and :math:`J_k` the latest loss, the run has diverged when
+
+    * :math:`J_k` is ``nan`` or ``inf``;
+    * :math:`J_k > 10^6 \max(|J_0|, 1)` (:data:`GROWTH_LIMIT`);
+    * :math:`J_k > J_0 + \max(1, 9\,|J_0|)`: far above where it started
+      (:data:`DIVERGENCE_FACTOR`, :data:`DIVERGENCE_MARGIN`); or
+    * it rose in each of the last :data:`GROWTH_EPOCHS` epochs and ended above :math:`J_0`.
+
+    Only :math:`J_0` and the last :data:`GROWTH_EPOCHS` + 1 values are read, so a runner may
+    ask after every epoch.
+
+    Args:
+        history: Loss per epoch, the initial loss first.
+
+    Returns:
+        What the loss did, in words (``"became nan/inf"``, ``"grew from … to …"``), or ``None``.
+
+    Example:
+        >>> loss_diverges([0.693, 0.5, 32564.0])
+        'grew from 0.693 to 3.26e+04'
+        >>> loss_diverges([1.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.1])
+        'rose in each of the last 5 epochs, from 0.5 to 1.1 (it started at 1)'
+        >>> loss_diverges([1.0, 0.5, 0.6, 0.4]) is None  # a brief rise (noise, Adam) is fine
+        True
+    """
+    if len(history) == 0:
+        return None
+    first, last = float(history[0]), float(history[-1])
+    if not math.isfinite(last):
+        return "became nan/inf"
+    if last > GROWTH_LIMIT * max(abs(first), 1.0) or last > first + max(
+        DIVERGENCE_MARGIN, (DIVERGENCE_FACTOR - 1) * abs(first)
+    ):
+        return f"grew from {first:.3g} to {last:.3g}"
+    recent = numpy.asarray(history[-(GROWTH_EPOCHS + 1) :], dtype=numpy.float64)
+    if (
+        recent.size == GROWTH_EPOCHS + 1
+        and numpy.all(numpy.diff(recent) > 0)
+        and last - first > 0.01 * max(abs(first), abs(last))
+    ):
+        return (
+            f"rose in each of the last {GROWTH_EPOCHS} epochs, from {recent[0]:.3g} to "
+            f"{last:.3g} (it started at {first:.3g})"
+        )
+    return None
+
+
+def scale_advice(columns: Mapping[str, numpy.ndarray]) -> str | None:
+    """Advice to standardise data whose columns differ in size by orders of magnitude.
+
+    A column's size is its largest magnitude (a unit of measurement, so a column that is
+    mostly zero still counts at its full size); columns that are all zero are left out. When the
+    largest is :data:`SCALE_RATIO` or more times the smallest, one learning rate cannot suit
+    every parameter: the steep direction forces a rate too small for the others, or blows up.
+
+    Args:
+        columns: One array per data column (name to values).
+
+    Returns:
+        The advice, or ``None`` when the sizes are comparable.
+
+    Example:
+        >>> import numpy
+        >>> scale_advice({"x1": numpy.full(3, 1000.0), "x2": numpy.ones(3)})[:58]
+        'the data columns differ in size by a factor of 1e+03 (x1 a'
+        >>> scale_advice({"x": numpy.ones(3), "y": numpy.full(3, 2.0)}) is None
+        True
+    """
+    sizes = {}
+    for name, values in columns.items():
+        values = numpy.asarray(values, dtype=numpy.float64).reshape(-1)
+        values = values[numpy.isfinite(values)]
+        size = float(numpy.max(numpy.abs(values))) if values.size else 0.0
+        if size > 0 and math.isfinite(size):
+            sizes[name] = size
+    if len(sizes) < 2:
+        return None
+    large, small = max(sizes, key=sizes.get), min(sizes, key=sizes.get)
+    ratio = sizes[large] / sizes[small]
+    if ratio < SCALE_RATIO:
+        return None
+    return (
+        f"the data columns differ in size by a factor of {ratio:.2g} ({large} about "
+        f"{sizes[large]:.2g}, {small} about {sizes[small]:.2g}): standardise the features "
+        f"(subtract each column's mean, divide by its standard deviation) so that one learning "
+        f"rate suits every parameter"
+    )
+
+
 def divergence(
     gradient: Callable[[numpy.ndarray], numpy.ndarray],
     theta: numpy.ndarray,
@@ -215,6 +321,8 @@ def divergence(
     *,
     epoch: int,
     step: int,
+    what: str | None = None,
+    start: numpy.ndarray | None = None,
 ) -> str:
     """The plain-words diagnosis of a run that blew up, with a learning rate to try.
 
@@ -225,6 +333,9 @@ def divergence(
         loss: The loss that blew up.
         epoch: Epochs completed before the blow-up.
         step: Steps completed before the blow-up.
+        what: What the loss did (from :func:`loss_diverges`); default from ``loss``.
+        start: The starting parameters: the curvature is estimated there too (a run that
+            diverged may have left the steep region already).
 
     Returns:
         The message, naming the epoch and step and suggesting a stable rate.
@@ -234,9 +345,12 @@ def divergence(
         >>> divergence(lambda t: 4 * t, numpy.ones(1), 1.0, float("inf"), epoch=2, step=2)[:58]
         'diverged in epoch 3 at step 3 (after 2 steps): the loss be'
     """
-    what = "became nan/inf" if not math.isfinite(loss) else f"grew to {loss:.3g}"
-    curvature = largest_curvature(gradient, theta)
-    if math.isfinite(curvature) and curvature > 0 and 2 / curvature < learning_rate:
+    if what is None:
+        what = "became nan/inf" if not math.isfinite(loss) else f"grew to {loss:.3g}"
+    estimates = [largest_curvature(gradient, at) for at in (theta, start) if at is not None]
+    estimates = [value for value in estimates if math.isfinite(value) and value > 0]
+    curvature = max(estimates, default=math.nan)
+    if math.isfinite(curvature) and 2 / curvature < learning_rate:
         advice = (
             f"learning rate {learning_rate:g} is above the stable range for this problem "
             f"(2/L = {2 / curvature:.3g}, L the largest curvature); try <= {1 / curvature:.3g}"
@@ -245,6 +359,67 @@ def divergence(
         advice = f"the learning rate {learning_rate:g} is too large; try {learning_rate / 10:g}"
     where = f"diverged in epoch {epoch + 1} at step {step + 1} (after {step} steps)"
     return f"{where}: the loss {what}; {advice}"
+
+
+def _not_finite_real(value: object) -> bool:
+    array = numpy.asarray(value)
+    if numpy.iscomplexobj(array):
+        if numpy.any(array.imag != 0):
+            return True
+        array = array.real
+    return not numpy.all(numpy.isfinite(array))
+
+
+def first_bad_example(
+    loss_and_gradient: Callable[[numpy.ndarray, numpy.ndarray], tuple[float, numpy.ndarray]],
+    theta: numpy.ndarray,
+    n_examples: int,
+) -> tuple[int, object] | None:
+    """The first example where the loss or its gradient is not a finite real number.
+
+    Halves the examples (first half first) while a half is bad, so it needs about
+    ``2 log2 m`` evaluations; NumPy's warnings (invalid value, casting complex to real) are
+    silenced while it looks.
+
+    Args:
+        loss_and_gradient: ``(theta, example indices) -> (loss, gradient)``.
+        theta: Where to evaluate.
+        n_examples: Number of examples ``m``.
+
+    Returns:
+        ``(index, loss there)`` with a 0-based index; ``(-1, loss)`` when every example is
+        fine alone but the whole data set is not (an overflowing sum); ``None`` when the loss
+        and gradient are finite and real on the whole data.
+
+    Example:
+        >>> import numpy
+        >>> x = numpy.array([1.0, 4.0, -1.0, -2.0])
+        >>> first_bad_example(lambda t, rows: (numpy.sqrt(x[rows]).mean(), t), numpy.ones(1), 4)
+        (2, nan)
+    """
+    with warnings.catch_warnings(), numpy.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+
+        def evaluate(rows: numpy.ndarray) -> tuple[bool, object]:
+            loss, gradient = loss_and_gradient(theta, rows)
+            return _not_finite_real(loss) or _not_finite_real(gradient), loss
+
+        rows = numpy.arange(n_examples)
+        bad, loss = evaluate(rows)
+        if not bad:
+            return None
+        while rows.size > 1:
+            half = rows.size // 2
+            left_bad, left_loss = evaluate(rows[:half])
+            if left_bad:
+                rows, loss = rows[:half], left_loss
+                continue
+            right_bad, right_loss = evaluate(rows[half:])
+            if not right_bad:
+                return -1, loss
+            rows, loss = rows[half:], right_loss
+    value = numpy.asarray(loss)
+    return int(rows[0]), value.item() if value.size == 1 else value
 
 
 def gradient_findings(block_norms: Mapping[str, Sequence[float]]) -> list[str]:

@@ -48,12 +48,16 @@ from symgd.compile import Compiled
 from symgd.training.callbacks import Callbacks, EarlyStopping, EpochInfo, Progress
 from symgd.training.checkpoints import Checkpoints, check_state_fits
 from symgd.training.config import Plan, TrainConfig
-from symgd.training.diagnostics import divergence, gradient_findings, oscillation
+from symgd.training.diagnostics import (
+    divergence,
+    first_bad_example,
+    gradient_findings,
+    loss_diverges,
+    oscillation,
+    scale_advice,
+)
 from symgd.training.state import RunState, TrainResult
 from symgd.training.transforms import current_learning_rate
-
-#: The loss is said to grow without bound once it exceeds ``max(|J_0|, 1)`` by this factor.
-GROWTH_LIMIT = 1e6
 
 LossAndGradient = Callable[[numpy.ndarray, numpy.ndarray | slice], tuple[float, numpy.ndarray]]
 
@@ -115,16 +119,22 @@ class _Runner:
         self.loss_and_gradient, self.config, self.plan = loss_and_gradient, config, plan
         self.rng = numpy.random.default_rng(config.seed)
         self.checkpoints = Checkpoints(config.checkpoint_dir, plan.fingerprint(config))
+        self.checkpoints.check_writable()  # a folder that cannot be written fails now, not later
         self.callbacks = Callbacks(config.callbacks)
         self.early_stopping = EarlyStopping(config.early_stopping)
         self.notes: list[str] = []
 
     def run(self, theta: numpy.ndarray) -> TrainResult:
         self.state = run = self._start(theta)
+        self.start = theta if run.step == 0 else None  # where the curvature is estimated too
         self.progress = self._progress()
         if run.ended:
             return self._finish(run.ended, run.end_message)
-        with _InterruptFlag() as interrupt:
+        # Overflow on the way to a blow-up is diagnosed below, in words: no NumPy warning lines.
+        with (
+            _InterruptFlag() as interrupt,
+            numpy.errstate(over="ignore", invalid="ignore", divide="ignore"),
+        ):
             try:
                 while (length_reached := self._length_reached()) is None:
                     loss, gradient = self.loss_and_gradient(run.theta, self._next_batch())
@@ -203,10 +213,12 @@ class _Runner:
         run.epoch, run.position, run.order = run.epoch + 1, 0, None
         loss = self._loss(run.theta, plan.training)
         self.progress.epoch_end(loss)
-        if not math.isfinite(loss) or loss > GROWTH_LIMIT * max(abs(run.loss_history[0]), 1.0):
-            return self._diverged(loss)
-        previous = run.loss_history[-1]
         run.loss_history.append(loss)
+        if what := loss_diverges(run.loss_history):
+            if not math.isfinite(loss):
+                run.loss_history.pop()  # the history holds finite losses only
+            return self._diverged(loss, what)
+        previous = run.loss_history[-2]
         run.last_good = run.theta
         validation_loss = stopped_early = None
         if plan.validation is not None:
@@ -227,11 +239,14 @@ class _Runner:
             self.checkpoints.save(run, self.rng)
         return None
 
-    def _diverged(self, loss: float) -> TrainResult:
+    def _diverged(self, loss: float, what: str | None = None) -> TrainResult:
         run, training = self.state, self.plan.training
         rate = run.learning_rates[-1] if run.learning_rates else _rate(run.optimizer_state)
         gradient = lambda t: self.loss_and_gradient(t, training)[1]  # noqa: E731
-        message = divergence(gradient, run.last_good, rate, loss, epoch=run.epoch, step=run.step)
+        message = divergence(
+            gradient, run.last_good, rate, loss, epoch=run.epoch, step=run.step, what=what,
+            start=self.start,
+        )  # fmt: skip
         return self._finish("diverged", message)
 
     def _finish(self, kind: str, message: str) -> TrainResult:
@@ -252,13 +267,11 @@ class _Runner:
             if run.position:  # part-way through an epoch: record where the run ended
                 history.append(self._loss(run.theta, self.plan.training))
         if kind == "interrupted":
-            self.checkpoints.save(run, self.rng)
-            saved = self.checkpoints.last
-            message += (
-                f"; checkpoint saved to {saved} (resume=True continues)"
-                if saved
-                else "; nothing saved (no checkpoint_dir)"
-            )
+            checkpoints = self.checkpoints
+            if checkpoints.save(run, self.rng):
+                message += f"; checkpoint saved to {checkpoints.last} (resume=True continues)"
+            else:
+                message += f"; {checkpoints.failure or 'nothing saved (no checkpoint_dir)'}"
         findings = [oscillation(run.loss_history, run.update_cosines)]
         findings += gradient_findings(run.block_norms)
         result = TrainResult(
@@ -268,7 +281,9 @@ class _Runner:
             gradient_norm_history=tuple(run.gradient_norms),
             learning_rate_history=tuple(run.learning_rates),
             block_gradient_norms={k: tuple(v) for k, v in run.block_norms.items()},
-            diagnostics=(*notes, *(finding for finding in findings if finding)),
+            diagnostics=(
+                *notes, *self.checkpoints.failures, *(finding for finding in findings if finding)
+            ),
             stopped_early=kind == "stopped early",
             best_epoch=run.best_epoch if self.config.early_stopping else None,
             interrupted=kind == "interrupted",
@@ -333,7 +348,13 @@ def train(
             ``resume``, ``progress`` … (``names`` comes from ``compiled``).
 
     Returns:
-        A :class:`~symgd.training.state.TrainResult`.
+        A :class:`~symgd.training.state.TrainResult`; a diverged run on data whose columns
+        differ in size by orders of magnitude also suggests standardising them.
+
+    Raises:
+        ValueError: The loss or its gradient is not a finite real number on the data at the
+            starting values (the message names the first such row, as the CSV counts it), or
+            a setting is out of range.
 
     Example:
         >>> from symgd.data import linear_data
@@ -353,9 +374,49 @@ def train(
     def loss_and_gradient(theta, examples):
         return function(theta, X if isinstance(examples, slice) else X[:, examples])
 
-    return gradient_descent(
-        loss_and_gradient, compiled.theta(init), X.shape[1], names=compiled.params, **options
+    theta = compiled.theta(init)
+
+    def row(k: int) -> str:  # as the CSV shows it: the header is row 1
+        values = ", ".join(f"{name}={X[j, k]:.6g}" for j, name in enumerate(compiled.data))
+        return f"row {k + 2} ({values})" if values else f"example {k + 1}"
+
+    _check_domain(loss_and_gradient, theta, X.shape[1], row)
+    result = gradient_descent(
+        loss_and_gradient, theta, X.shape[1], names=compiled.params, **options
     )
+    return _advise(result, dict(zip(compiled.data, X, strict=True)))
+
+
+def _check_domain(
+    loss_and_gradient: LossAndGradient, theta: numpy.ndarray, m: int, row: Callable[[int], str]
+) -> None:
+    """Refuse a loss that is not a finite real number on the data, naming the first bad row."""
+    found = first_bad_example(loss_and_gradient, theta, m)
+    if found is None:
+        return
+    index, value = found
+    if numpy.iscomplexobj(value) and numpy.imag(value) != 0:
+        shown = f"complex ({complex(value):.6g})"
+    elif math.isfinite(numpy.real(value)):
+        shown = f"{numpy.real(value):.6g} but its gradient is not finite"
+    else:
+        shown = f"{numpy.real(value)}"
+    if index < 0:
+        raise ValueError(
+            f"the loss at the starting values is {shown} on the whole data though finite on each "
+            f"row: the sum overflows; scale the data down"
+        )
+    raise ValueError(
+        f"the loss is not a finite real number on the data: at {row(index)} it is {shown} at "
+        f"the starting values; the formula leaves its domain there (e.g. the square root or "
+        f"logarithm of a negative number): fix that row, the starting values or the loss"
+    )
+
+
+def _advise(result: TrainResult, columns: Mapping[str, numpy.ndarray]) -> TrainResult:
+    """A diverged run on data of very different scales: also suggest standardising."""
+    advice = scale_advice(columns) if result.diverged else None
+    return dataclasses.replace(result, message=f"{result.message}; {advice}") if advice else result
 
 
 def _blas_one_thread():
@@ -392,5 +453,8 @@ def train_network(compiled: Any, X: numpy.ndarray, Y: numpy.ndarray, **options: 
         for k in range(int(numpy.prod(shape)))
     )
     options.setdefault("blocks", [(name, part) for name, part, _ in compiled.blocks])
+    objective = compiled.objective(X, Y)
     with _blas_one_thread():
-        return gradient_descent(compiled.objective(X, Y), theta, len(X), names=names, **options)
+        _check_domain(objective, theta, len(X), lambda k: f"training example {k + 1}")
+        result = gradient_descent(objective, theta, len(X), names=names, **options)
+    return _advise(result, {f"feature {j + 1}": column for j, column in enumerate(X.T)})
