@@ -513,12 +513,6 @@ def test_accented_names_with_a_subscript_compile_as_parameters(pdflatex):
     pdflatex(_document_with_names([symbol("xhat_1"), symbol("ybar1")], []))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="symgd.render prints data xhat_1 of example i as {\\hat{x}_{1}}_{i}, a double "
-    "subscript in TeX (a group holding one accent atom is unwrapped); render must print "
-    "{\\hat{x}_{1}{}}_{i}. The parser keeps such names: sums read yhat_i.",
-)
 def test_accented_names_with_a_subscript_compile_as_data(pdflatex):
     pdflatex(_document_with_names([], [symbol("xhat_1")]))
 

@@ -63,6 +63,15 @@ class _LatexPrinter(_SubtractedLast, LatexPrinter):
         shown = self._settings["symbol_names"].get(expr.name)
         return super()._print_Symbol(expr, style=style) if shown is None else shown
 
+    def _print_Indexed(self, expr: sympy.Indexed) -> str:
+        # TeX unwraps a group holding one accent atom, so {\hat{x}_{1}}_{i} is a double
+        # subscript; an empty group {} after the base keeps the group an ordinary atom.
+        text = super()._print_Indexed(expr)
+        base = self._print(expr.base)
+        if "_" in base:
+            text = text.replace("{" + base + "}", "{" + base + "{}}", 1)
+        return text
+
 
 class _StrPrinter(_SubtractedLast, StrPrinter):
     """SymPy's plain-text printer with the same term order as :class:`_LatexPrinter`."""
