@@ -11,8 +11,12 @@ Example:
 
 from __future__ import annotations
 
+import array
 import csv
 import math
+import re
+import stat
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +26,8 @@ __all__ = [
     "DataError",
     "digits_dataset",
     "linear_data",
+    "csv_header",
+    "decimal_number",
     "read_csv",
     "read_csv_rows",
     "read_labelled_csv",
@@ -84,30 +90,59 @@ def linear_data(
 def read_csv_rows(
     path: Path, header: str, *, what: str = "CSV file", limit: int = MAX_CSV_BYTES
 ) -> list[list[str]]:
-    """All rows of a CSV file (UTF-8), the header first; one-line errors for every failure.
+    """All rows of a CSV file (UTF-8, a byte-order mark skipped), the header first.
 
     Args:
         path: The file.
         header: What the first row must hold, for the message when the file is empty.
         what: How the messages name the file.
         limit: Largest size read, in bytes.
+
+    Raises:
+        DataError: The file is missing, not a regular file, empty, too large or not UTF-8 CSV.
     """
-    if not path.is_file():
-        raise DataError(f"{what} not found: {path}")
-    if path.stat().st_size > limit:
-        raise DataError(f"{what} {path} is larger than {limit // 2**20} MiB")
-    with path.open(newline="", encoding="utf-8", errors="strict") as handle:
-        try:
+    _check_file(path, header, what=what, limit=limit)
+    try:
+        with path.open(newline="", encoding="utf-8-sig", errors="strict") as handle:
             rows = list(csv.reader(handle))
-        except (csv.Error, UnicodeDecodeError) as error:
-            raise DataError(f"{path} is not a readable CSV file: {error}") from None
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise DataError(f"{path} is not a readable CSV file: {error}") from None
+    except OSError as error:
+        raise DataError(f"{what} {path} cannot be read: {error.strerror or error}") from None
     if not rows:
         raise DataError(f"{path} is empty; it needs a {header}")
     return rows
 
 
+def csv_header(row: Sequence[str], path: Path) -> list[str]:
+    """The column names of a header row, stripped; a name given twice is an error.
+
+    Example:
+        >>> csv_header([" x", "y "], Path("data.csv"))
+        ['x', 'y']
+        >>> csv_header(["x", "x", "y"], Path("data.csv"))
+        Traceback (most recent call last):
+        ...
+        symgd.data.DataError: data.csv names the column 'x' twice in its header (columns: x, x, y)
+    """
+    names = [name.strip() for name in row]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DataError(
+                f"{path} names the column {name!r} twice in its header (columns: {_names(names)})"
+            )
+        seen.add(name)
+    return names
+
+
 def read_csv(path: str | Path, columns: Sequence[str] | None = None) -> dict[str, numpy.ndarray]:
     """Read the named numeric columns of a CSV file with a header row.
+
+    Numbers are plain decimal ASCII (``-1.5``, ``2e-3``): Python's ``float`` also takes ``1_000``
+    and other scripts' digits (``١٢``), which this refuses. The columns are parsed by NumPy's C
+    reader straight into one float64 array (peak memory about that array's size); a file it
+    cannot read is read again cell by cell, so the message names the row and column.
 
     Args:
         path: The CSV file.
@@ -117,35 +152,150 @@ def read_csv(path: str | Path, columns: Sequence[str] | None = None) -> dict[str
         One float64 array per column, in the order of ``columns`` (or of the header).
 
     Raises:
-        DataError: The file is missing, too large, lacks a column, or holds a
-            value that is not a finite number (the message names row and column).
+        DataError: The file is missing, not a regular file, empty, too large, names a column
+            twice, lacks a column, or holds a value that is not a finite number (the message
+            names row and column).
     """
+    if not str(path).strip():
+        raise DataError("no CSV file given: the path is empty")
     path = Path(path)
-    rows = read_csv_rows(path, "header row naming the columns")
-    header = [name.strip() for name in rows[0]]
-    columns = header if columns is None else columns
+    wanted = "header row naming the columns"
+    _check_file(path, wanted)
+    try:
+        with path.open(newline="", encoding="utf-8-sig", errors="strict") as handle:
+            reader = csv.reader(handle)
+            first = next(reader, None)
+            header_lines = reader.line_num
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise DataError(f"{path} is not a readable CSV file: {error}") from None
+    except OSError as error:
+        raise DataError(f"CSV file {path} cannot be read: {error.strerror or error}") from None
+    if first is None:
+        raise DataError(f"{path} is empty; it needs a {wanted}")
+    header = csv_header(first, path)
+    columns = header if columns is None else list(columns)
     missing = [c for c in columns if c not in header]
     if missing:
         raise DataError(f"{path} has no column {missing[0]!r} (columns: {_names(header)})")
     index = {c: header.index(c) for c in columns}
-    values = {c: [] for c in columns}
-    for number, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        for c, k in index.items():
-            cell = row[k].strip() if k < len(row) else ""
-            try:
-                value = float(cell)
-            except ValueError:
-                raise DataError(
-                    f"{path}, row {number}, column {c!r}: {cell!r} is not a number"
-                ) from None
-            if not math.isfinite(value):
-                raise DataError(f"{path}, row {number}, column {c!r}: {cell!r} is not finite")
-            values[c].append(value)
+    if header_lines == 1:
+        table = _read_fast(path, sorted(set(index.values())))
+        if table is not None:
+            position = {k: i for i, k in enumerate(sorted(set(index.values())))}
+            return {c: table[:, position[k]] for c, k in index.items()}
+    return _read_exact(path, index)
+
+
+def _check_file(
+    path: Path, header: str, *, what: str = "CSV file", limit: int = MAX_CSV_BYTES
+) -> None:
+    """Refuse what is not a readable, non-empty regular file, before opening it (a FIFO blocks)."""
+    try:
+        status = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise DataError(f"{what} not found: {path}") from None
+    except OSError as error:
+        raise DataError(f"{what} {path} cannot be read: {error.strerror or error}") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise DataError(f"{what} {path} is a directory, not a file")
+    if not stat.S_ISREG(status.st_mode):
+        raise DataError(f"{what} {path} is not a regular file")
+    if status.st_size == 0:
+        raise DataError(f"{path} is empty; it needs a {header}")
+    if status.st_size > limit:
+        raise DataError(f"{what} {path} is larger than {limit // 2**20} MiB")
+
+
+def _read_fast(path: Path, usecols: list[int]) -> numpy.ndarray | None:
+    """The data rows' columns ``usecols`` as one ``(rows, len(usecols))`` float64 array.
+
+    ``None`` when NumPy's reader refuses the file or finds a value that is not finite: the
+    exact reader then finds the row and column to name. What it accepts, the exact reader
+    accepts with the same values (both parse with the C library's correctly rounded
+    conversion; neither takes ``1_000`` or non-ASCII digits).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data": the exact reader says it
+            table = numpy.loadtxt(
+                path,
+                dtype=numpy.float64,
+                delimiter=",",
+                comments=None,
+                skiprows=1,
+                usecols=usecols,
+                quotechar='"',
+                ndmin=2,
+                encoding="utf-8-sig",
+            )
+    except (ValueError, UnicodeError, OSError):
+        return None
+    if table.shape[0] == 0 or not numpy.isfinite(table).all():
+        return None
+    return table
+
+
+#: A number as a CSV cell may write it: plain decimal ASCII, optional sign and exponent.
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_NOT_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.ASCII | re.IGNORECASE)
+
+
+def _read_exact(path: Path, index: dict[str, int]) -> dict[str, numpy.ndarray]:
+    """The columns ``index`` of the data rows, cell by cell; errors name the row and column.
+
+    Rows stream from the file into 8-byte ``array`` buffers: no list of every row.
+    """
+    values = {c: array.array("d") for c in index}
+    try:
+        with path.open(newline="", encoding="utf-8-sig", errors="strict") as handle:
+            reader = csv.reader(handle)
+            next(reader, None)  # the header, read before
+            for row in reader:
+                number = reader.line_num
+                if not any(cell.strip() for cell in row):
+                    continue
+                for c, k in index.items():
+                    values[c].append(_cell(row[k].strip() if k < len(row) else "", path, number, c))
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise DataError(f"{path} is not a readable CSV file: {error}") from None
+    except OSError as error:
+        raise DataError(f"CSV file {path} cannot be read: {error.strerror or error}") from None
     if not values or not next(iter(values.values())):
         raise DataError(f"{path} has a header but no data rows")
-    return {c: numpy.asarray(v, dtype=numpy.float64) for c, v in values.items()}
+    return {c: numpy.frombuffer(v, dtype=numpy.float64) for c, v in values.items()}
+
+
+def _cell(cell: str, path: Path, row: int, column: str) -> float:
+    """The number a cell holds; a one-line error naming the row and column otherwise."""
+    try:
+        value = decimal_number(cell)
+    except ValueError:
+        raise DataError(f"{path}, row {row}, column {column!r}: {cell!r} is not a number") from None
+    if not math.isfinite(value):
+        raise DataError(f"{path}, row {row}, column {column!r}: {cell!r} is not finite")
+    return value
+
+
+def decimal_number(text: str) -> float:
+    """The float a text writes in plain decimal ASCII, as CSV cells and numeric options do.
+
+    Python's ``float`` also reads ``1_000``, other scripts' digits (``١٢``) and surrounding
+    whitespace; these are refused. ``inf`` and ``nan`` are read (callers refuse them by name).
+
+    Raises:
+        ValueError: The text is not such a number.
+
+    Example:
+        >>> decimal_number("-1.5e3"), decimal_number("inf")
+        (-1500.0, inf)
+        >>> decimal_number("1_000")
+        Traceback (most recent call last):
+        ...
+        ValueError: '1_000' is not a number
+    """
+    if not (_NUMBER.fullmatch(text) or _NOT_FINITE.fullmatch(text)):
+        raise ValueError(f"{text[:40]!r} is not a number")
+    return float(text)
 
 
 def read_labelled_csv(

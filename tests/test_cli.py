@@ -3,6 +3,7 @@ errors, JSON output, for ``demo``, ``derive``, ``train`` and ``gradcheck``."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -153,3 +154,126 @@ def test_console_script_runs_without_traceback(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def _strict_json(text):
+    """JSON as a strict parser reads it: ``Infinity`` and ``NaN`` are not JSON."""
+    return json.loads(text, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
+
+
+def test_json_has_no_infinity_or_nan(seed_csv, capsys):
+    # Finite differences overflow at w = 1e154: the numeric values are nan.
+    code, out, _ = run(
+        ["gradcheck", *SEED, "--csv", str(seed_csv), "--at", "w=1e154,b=0", "--format", "json"],
+        capsys,
+    )
+    payload = _strict_json(out)
+    assert code == 1 and payload["parameters"][0]["numeric"] is None
+    assert payload["non_finite"]["/parameters/0/numeric"] == "nan"
+
+
+def test_train_json_of_a_diverged_run_is_strict(seed_csv, capsys, monkeypatch):
+    # The issue's input: the loss is inf from the start.
+    L = ["(y - w*x - b)**2/2", "--params", "w,b", "--data", "x,y"]
+    args = ["train", *L, "--csv", str(seed_csv), "--init", "w=1e200", "--format", "json"]
+    code, out, err = run([*args, "--lr", "0.1"], capsys)
+    assert code in (1, 2) and err.count("\n") == 1 and (not out or _strict_json(out))
+    # A run whose history ends in inf (as runs did before the runner stopped them earlier).
+    from symgd.cli import scalar
+    from symgd.training import train
+
+    def overflowing(*a, **k):
+        result = train(*a, **k)
+        history = (*result.loss_history, float("inf"))
+        return dataclasses.replace(result, loss_history=history, diverged=True)
+
+    monkeypatch.setattr(scalar, "train", overflowing)
+    code, out, _ = run(train_args(seed_csv, "--lr", 0.1, "--epochs", 2, "--format", "json"), capsys)
+    payload = _strict_json(out)
+    assert code == 1 and payload["loss"][-1] is None and payload["final_loss"] is None
+    assert payload["non_finite"] == {"/loss/3": "inf", "/final_loss": "inf"}
+
+
+def test_broken_pipe_exits_quietly(tmp_path):
+    with subprocess.Popen(
+        [sys.executable, "-m", "symgd.cli", "derive", *SEED, "--format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    ) as reader:
+        reader.stdout.close()  # as `symgd ... | head -0` does
+        code = reader.wait(timeout=120)
+        stderr = reader.stderr.read()
+    assert code == 141 and stderr == b""
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--tolerance", "nan", "argument --tolerance: 'nan' is not a finite number"),
+        ("--tolerance", "-1", "argument --tolerance: -1 must be at least 0"),
+        ("--lr", "inf", "argument --lr: 'inf' is not a finite number"),
+        ("--lr", "1_0", "argument --lr: '1_0' is not a number"),
+        ("--clip-norm", "nan", "argument --clip-norm: 'nan' is not a finite number"),
+        ("--clip-value", "-2", "argument --clip-value: -2 must be greater than 0"),
+        ("--val-split", "1", "argument --val-split: 1 must be less than 1"),
+        ("--l2", "nan", "argument --l2: 'nan' is not a finite number"),
+        ("--epochs", "1e3", "argument --epochs: '1e3' is not a whole number"),
+        ("--batch-size", "0", "argument --batch-size: 0 must be at least 1"),
+    ],
+)
+def test_numeric_options_are_finite_and_in_range(seed_csv, capsys, option, value, message):
+    args = train_args(seed_csv, "--lr", 0.1, "--epochs", 2)
+    code, _, err = run([*args, option, value], capsys)
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_plot_into_a_missing_folder_is_refused_before_training(seed_csv, tmp_path, capsys):
+    target = tmp_path / "nonexistent" / "dir" / "x.png"
+    code, out, err = run(train_args(seed_csv, "--lr", 0.1, "--plot", target), capsys)
+    assert code == 2 and out == ""
+    assert f"the folder {target.parent} does not exist" in err
+    assert not target.parent.exists()
+
+
+@pytest.mark.parametrize("loss", ["Heaviside(w*x + b - y)", "sign(w*x + b - y)*(w*x + b - y)"])
+@pytest.mark.parametrize("command", ["train", "gradcheck", "check"])
+def test_a_step_in_the_loss_is_refused(seed_csv, capsys, command, loss):
+    args = [command, loss, "--params", "w,b", "--data", "x,y"]
+    extra = {
+        "train": ["--csv", str(seed_csv), "--init", "w=0,b=0", "--lr", "0.1"],
+        "gradcheck": ["--csv", str(seed_csv), "--at", "w=0,b=0"],
+        "check": ["--grad", "w=0"],
+    }[command]
+    code, _, err = run([*args, *extra], capsys)
+    assert code == 2 and "whose derivative holds DiracDelta" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xef\xbb\xbfx,y\n1,2\n2,3.5\n", None),
+        (b"x,x,y\n1,2,3\n", "names the column 'x' twice"),
+        (b"x,y\n1_000,2\n", "row 2, column 'x': '1_000' is not a number"),
+        ("x,y\n١٢,2\n".encode(), "row 2, column 'x': '١٢' is not a number"),
+    ],
+)
+def test_train_reads_csv_like_net_train(tmp_path, capsys, content, message):
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+    code, _, err = run(train_args(path, "--lr", 0.1, "--epochs", 2), capsys)
+    assert (code, err) == (0, "") if message is None else (code == 2 and message in err)
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "/dev/null"])
+def test_csv_that_is_not_a_regular_file(tmp_path, capsys, kind):
+    path = tmp_path / "data.csv"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path = "/dev/null"
+    code, _, err = run(train_args(path, "--lr", 0.1), capsys)
+    expected = "is a directory" if kind == "directory" else "is not a regular file"
+    assert code == 2 and expected in err and "not found" not in err

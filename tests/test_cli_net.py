@@ -213,3 +213,38 @@ def test_train_digits_reaches_95_percent(capsys):
     payload = json.loads(out)
     assert payload["test_accuracy"] >= 0.95
     assert len(payload["loss"]) == 51
+
+
+@pytest.mark.parametrize(
+    ("option", "activation"),
+    [
+        ("--activation", "Heaviside(z)"),
+        ("--activation", "sign(z)"),
+        ("--activation", "z*Heaviside(z)"),
+        ("--output-activation", "sign(z)"),
+    ],
+)
+def test_step_activation_is_refused_before_compiling(blobs_csv, capsys, option, activation):
+    # Its derivative, DiracDelta, has no numeric value (the printer raised a traceback).
+    args = blobs_args(blobs_csv, "2,4,3", "--epochs", "1")
+    if option == "--output-activation":
+        args = [a for a in args if a not in ("--loss", "softmax-cross-entropy")]
+    code, out, err = run([*args, option, activation], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert f"{option} {activation}, whose derivative holds DiracDelta" in err
+
+
+def test_a_network_too_large_for_memory_is_refused_before_allocating(capsys):
+    args = ["net", "train", "--dataset", "digits", "--layers", "64,100000,100000,10"]
+    code, out, err = run([*args, "--lr", "0.1", "--epochs", "1"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "10,007,600,010 parameters" in err and "GiB of memory" in err
+
+
+def test_memory_estimate_counts_the_optimiser_state():
+    from symgd.cli.net import memory_needed
+    from symgd.define import network
+
+    net = network("64,32,10")
+    sgd, adam = (memory_needed(net, 100, 10, name) for name in ("sgd", "adam"))
+    assert adam - sgd == 2 * 8 * net.parameter_count

@@ -7,8 +7,11 @@ always with one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+
+import numpy
 
 from symgd.cli import check, net, notes, scalar
 from symgd.cli.options import UsageError, one_line
@@ -42,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         0 on success, 1 when a check failed or training diverged, 2 for bad input (one line
-        on stderr), 130 when interrupted.
+        on stderr), 130 when interrupted, 141 (quietly) when the reader of the output went
+        away, as ``symgd … | head`` does; other Unix tools end there by ``SIGPIPE``.
 
     Example:
         >>> main(["derive", "(y - w*x)**2/2", "--params", "w", "--data", "x,y"])
@@ -53,13 +57,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     try:
         args = build_parser().parse_args(argv)
-        return args.run(args)
+        # Overflow is reported by the commands (a diverged run, a failed check), not as warnings.
+        with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            status = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
     except (UsageError, ParseError, ValueError, OSError, ArithmeticError) as error:
         print(f"symgd: error: {one_line(str(error)) or type(error).__name__}", file=sys.stderr)
+        return 2
+    except (RecursionError, MemoryError) as error:  # a last guard; the budgets should hold first
+        print(
+            f"symgd: error: the input is too large or too deeply nested ({type(error).__name__})",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("symgd: interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so the exit's flush of the closed pipe stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. captured in tests)
+        pass
 
 
 if __name__ == "__main__":

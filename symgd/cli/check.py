@@ -15,11 +15,13 @@ from symgd.cli.options import (
     UsageError,
     add_format_argument,
     add_objective_arguments,
+    count,
     json_text,
     print_report,
     read_objective,
+    refuse_steps,
 )
-from symgd.data import read_csv_rows
+from symgd.data import csv_header, read_csv_rows
 from symgd.derivation import Derivation, derive
 from symgd.parse import ParseError, parse_name
 from symgd.verify import check_answers, read_answer, split_function
@@ -63,12 +65,16 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="a class at once: columns student and one per parameter",
     )
     add_format_argument(check)
-    check.add_argument("--seed", type=int, default=0, help="seed of the random points")
+    check.add_argument(
+        "--seed", type=count(at_least=0), default=0, help="seed of the random points"
+    )
     check.set_defaults(run=_cmd_check)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    derivation = derive(read_objective(args))
+    objective_ = read_objective(args)
+    refuse_steps(objective_)  # the verdicts evaluate the gradient
+    derivation = derive(objective_)
     params = [p.name for p in derivation.objective.params]
     form = "latex" if args.latex else "sympy"
     if args.answers:
@@ -139,7 +145,7 @@ def _class(derivation: Derivation, args: argparse.Namespace, params: list[str], 
         what="answers file",
         limit=_MAX_ANSWERS_BYTES,
     )
-    header = [cell.strip() for cell in rows[0]]
+    header = csv_header(rows[0], path)
     if "student" not in header:
         raise UsageError(f"{path} has no column 'student' (columns: {', '.join(header)})")
     columns = [c for c in header if c != "student"]

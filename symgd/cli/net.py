@@ -8,8 +8,11 @@ failed gradient check exits 1. Accuracy and test error come from :mod:`sklearn.m
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 import numpy
+import sympy
 from sklearn.metrics import accuracy_score, mean_squared_error
 
 from symgd.cli.options import (
@@ -20,6 +23,8 @@ from symgd.cli.options import (
     emit_derivation,
     failed,
     json_text,
+    number,
+    step_message,
     training_options,
 )
 from symgd.compile import CompiledNetwork, compile_network
@@ -27,7 +32,7 @@ from symgd.data import digits_dataset, read_labelled_csv, split
 from symgd.define import Network, network
 from symgd.derivation import NetworkDerivation, derive_network
 from symgd.render import network_document, network_latex, network_markdown, network_text
-from symgd.training import train_network
+from symgd.training import make_optimizer, train_network
 from symgd.verify import check_gradient
 
 __all__ = ["register"]
@@ -125,11 +130,72 @@ def _gradient_check(compiled: CompiledNetwork, X: numpy.ndarray, Y: numpy.ndarra
     )
 
 
+def _refuse_steps(net: Network) -> None:
+    """A step activation (``Heaviside``, ``sign``) has an impulse for a derivative: refuse it."""
+    for option, activation in (
+        ("--activation", net.activation),
+        ("--output-activation", net.output_activation),
+    ):
+        if activation is not None and activation.derivative.has(sympy.DiracDelta):
+            steps = activation.expression.atoms(sympy.Heaviside, sympy.sign)
+            step = min(steps, key=sympy.default_sort_key) if steps else activation.expression
+            raise UsageError(step_message(f"{option} {activation.expression}", step))
+
+
+#: Bytes of one float64 number.
+_FLOAT64 = 8
+
+
+def memory_needed(net: Network, rows: int, batch_size: int | None, optimizer: str) -> int:
+    """A lower bound on the bytes that training ``net`` holds at once, all in float64.
+
+    The parameters, their gradient and update, the optimiser's state arrays (one per
+    accumulator: Adam keeps two), and for every unit the pre-activation ``z``, activation
+    ``a`` and error ``δ`` of one batch, plus ``z`` and ``a`` of all ``rows`` (the epoch's loss).
+
+    Example:
+        >>> net = network("64,32,10", activation="tanh", loss="softmax-cross-entropy")
+        >>> memory_needed(net, 1437, 64, "adam")
+        2696368
+    """
+    state = len(make_optimizer(optimizer, 1.0).init({"theta": numpy.zeros(1)}).accumulators)
+    batch = min(batch_size or rows, rows)
+    units = sum(net.sizes)
+    return _FLOAT64 * ((3 + state) * net.parameter_count + (3 * batch + 2 * rows) * units)
+
+
+def available_memory() -> int:
+    """This machine's memory in bytes, or the container's limit (cgroup) when that is lower."""
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total
+
+
+def _refuse_too_large(net: Network, rows: int, args: argparse.Namespace) -> None:
+    """Refuse, before allocating, a network whose training would need over half the memory."""
+    needed, memory = memory_needed(net, rows, args.batch_size, args.optimizer), available_memory()
+    if needed > memory / 2:
+        raise UsageError(
+            f"the network {'-'.join(map(str, net.sizes))} has {net.parameter_count:,} "
+            f"parameters; training it needs about {needed / 2**30:,.1f} GiB (parameters, "
+            f"gradients, {args.optimizer} state and activations in float64) and this machine "
+            f"has {memory / 2**30:,.1f} GiB of memory: use smaller --layers"
+        )
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     if args.csv and not args.target:
         raise UsageError("--csv needs --target COL, the column to predict")
     net = _network(args)
+    _refuse_steps(net)
     X_train, X_test, y_train, y_test = _data(args)
+    _refuse_too_large(net, len(X_train), args)
     if X_train.shape[1] != net.sizes[0]:
         raise UsageError(
             f"the data has {X_train.shape[1]} features but the input layer has {net.sizes[0]} "
@@ -189,14 +255,16 @@ def _add_network_arguments(parser: argparse.ArgumentParser, *, required: bool = 
         help="hidden activation: identity, sigmoid, tanh, relu, leaky-relu, softplus, silu, "
         "gelu, or an expression of one symbol such as 'z/(1+exp(-z))'",
     )
-    parser.add_argument("--slope", type=float, default=None, help="leaky-relu negative slope")
+    parser.add_argument("--slope", type=number(), default=None, help="leaky-relu negative slope")
     parser.add_argument(
         "--loss", default="mse", help="mse, bce (on logits) or softmax-cross-entropy"
     )
     parser.add_argument(
         "--output-activation", default=None, help="output activation for mse (default identity)"
     )
-    parser.add_argument("--l2", type=float, default=None, metavar="LAMBDA", help="weight decay")
+    parser.add_argument(
+        "--l2", type=number(at_least=0), default=None, metavar="LAMBDA", help="weight decay"
+    )
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -12,9 +12,13 @@ from pathlib import Path
 from symgd.cli.options import (
     UsageError,
     add_objective_arguments,
+    count,
     failed,
+    number,
+    output_file,
     parameter_values,
     read_objective,
+    refuse_steps,
 )
 from symgd.compile import compile_objective
 from symgd.data import read_csv
@@ -38,7 +42,7 @@ def _output(path: str | None, suffixes: tuple[str, ...]) -> Path:
     output = Path(path)
     if output.suffix.lower() not in suffixes:
         raise UsageError(f"output {output.name!r} must end in {', '.join(suffixes)}")
-    return output
+    return output_file(path, "-o")
 
 
 def _cmd_notes(args: argparse.Namespace) -> int:
@@ -60,7 +64,8 @@ def _cmd_notes(args: argparse.Namespace) -> int:
         if not args.params:
             raise UsageError("a custom objective needs --params")
         obj = read_objective(args)
-        data = read_csv(args.csv, [d.name for d in obj.data]) if args.csv else None
+        refuse_steps(obj)  # the notes show the compiled code
+        data = read_csv(args.csv, [d.name for d in obj.data]) if args.csv is not None else None
         notes = custom_notes(
             obj,
             title=args.title,
@@ -81,6 +86,7 @@ def _cmd_notes(args: argparse.Namespace) -> int:
 def _cmd_plot_path(args: argparse.Namespace) -> int:
     output = _output(args.output, (".png", ".pdf"))
     obj = read_objective(args)
+    refuse_steps(obj)
     if len(obj.params) != 2:
         raise UsageError(
             f"plot-path draws contours over two parameters; got {len(obj.params)} "
@@ -119,7 +125,7 @@ def _cmd_plot_path(args: argparse.Namespace) -> int:
 def _objective_options(parser: argparse.ArgumentParser, *, loss_positional: bool) -> None:
     add_objective_arguments(parser, loss_positional=loss_positional)
     parser.add_argument("--init", metavar="w=0,b=0", help="starting values (default: zeros)")
-    parser.add_argument("--seed", type=int, default=0, help="shuffling seed")
+    parser.add_argument("--seed", type=count(at_least=0), default=0, help="shuffling seed")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -135,8 +141,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     notes.add_argument("--pdf", action="store_true", help="also compile the .tex with pdflatex")
     _objective_options(notes, loss_positional=False)
     notes.add_argument("--csv", help="custom notes: train on this CSV to draw the figures")
-    notes.add_argument("--lr", type=float, default=0.1, help="learning rate of the figures' runs")
-    notes.add_argument("--epochs", type=int, default=100, help="epochs of the figures' runs")
+    notes.add_argument(
+        "--lr", type=number(above=0), default=0.1, help="learning rate of the figures' runs"
+    )
+    notes.add_argument("--epochs", type=count(), default=100, help="epochs of the figures' runs")
     notes.add_argument("--title", default="Gradient derivation", help="custom notes: the title")
     notes.set_defaults(run=_cmd_notes)
 
@@ -147,7 +155,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     _objective_options(plot, loss_positional=True)
     plot.add_argument("--csv", required=True, help="CSV with a header naming the data symbols")
     plot.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.png or FILE.pdf")
-    plot.add_argument("--lr", type=float, default=0.1, help="learning rate")
-    plot.add_argument("--epochs", type=int, default=20, help="passes over the data")
-    plot.add_argument("--batch-size", type=int, default=16, help="size of the mini-batches")
+    plot.add_argument("--lr", type=number(above=0), default=0.1, help="learning rate")
+    plot.add_argument("--epochs", type=count(), default=20, help="passes over the data")
+    plot.add_argument("--batch-size", type=count(), default=16, help="size of the mini-batches")
     plot.set_defaults(run=_cmd_plot_path)

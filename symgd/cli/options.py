@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import numpy
+import sympy
+
+from symgd.data import decimal_number
 from symgd.define import Objective, objective
 from symgd.parse import parse_assignments
 from symgd.render import loss_curves
@@ -24,14 +29,19 @@ __all__ = [
     "add_format_argument",
     "add_objective_arguments",
     "add_training_arguments",
+    "count",
     "emit",
     "emit_derivation",
     "failed",
     "json_text",
+    "number",
     "one_line",
+    "output_file",
     "parameter_values",
     "print_report",
     "read_objective",
+    "refuse_steps",
+    "step_message",
     "training_options",
 ]
 
@@ -56,10 +66,95 @@ def failed(message: str) -> int:
     return 1
 
 
+def number(
+    *, above: float | None = None, at_least: float | None = None, below: float | None = None
+):
+    """An argparse ``type``: a finite decimal number within the given bounds.
+
+    ``nan``, ``inf``, ``1_000`` and other scripts' digits are refused, as in CSV files.
+
+    Example:
+        >>> rate = number(above=0)
+        >>> rate("0.1")
+        0.1
+        >>> rate("nan")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: 'nan' is not a finite number
+    """
+
+    def convert(text: str) -> float:
+        try:
+            value = decimal_number(text.strip())
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text.strip()[:40]!r} is not a finite number")
+        if above is not None and not value > above:
+            raise argparse.ArgumentTypeError(f"{value:g} must be greater than {above:g}")
+        if at_least is not None and not value >= at_least:
+            raise argparse.ArgumentTypeError(f"{value:g} must be at least {at_least:g}")
+        if below is not None and not value < below:
+            raise argparse.ArgumentTypeError(f"{value:g} must be less than {below:g}")
+        return value
+
+    convert.__name__ = "number"
+    return convert
+
+
+#: The largest count an option takes (epochs, steps, batch size, patience, seed).
+MAX_COUNT = 10**9
+
+
+def count(*, at_least: int = 1):
+    """An argparse ``type``: a whole number from ``at_least`` to :data:`MAX_COUNT`.
+
+    Example:
+        >>> count()("20")
+        20
+        >>> count()("0")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: 0 must be at least 1
+    """
+
+    def convert(text: str) -> int:
+        text = text.strip()
+        if not (text.isascii() and text.lstrip("+-").isdigit()) or len(text) > 12:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number up to 10**9")
+        value = int(text)
+        if value < at_least:
+            raise argparse.ArgumentTypeError(f"{value} must be at least {at_least}")
+        if value > MAX_COUNT:
+            raise argparse.ArgumentTypeError(f"{value} is larger than {MAX_COUNT:.0e}")
+        return value
+
+    convert.__name__ = "count"
+    return convert
+
+
+def output_file(text: str, option: str) -> Path:
+    """The path of a file to write, checked before any work: its folder must exist.
+
+    Raises:
+        UsageError: The folder is missing or not a folder, or the path is a folder.
+    """
+    if "\0" in text or not text.strip():
+        raise UsageError(f"{option} {text[:60]!r} is not a usable file name")
+    path = Path(text)
+    folder = path.parent
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise UsageError(f"{option} {text}: the folder {folder} {problem}")
+    if path.is_dir():
+        raise UsageError(f"{option} {text} is a folder; give a file name")
+    return path
+
+
 def emit(text: str, output: str | None) -> None:
     """Write ``text`` to the file ``output`` (UTF-8), or print it when no file is given."""
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        output_file(output, "-o").write_text(text, encoding="utf-8")
     else:
         print(text)
 
@@ -78,15 +173,46 @@ def emit_derivation(derivation, args: argparse.Namespace, printers: Mapping[str,
 
 
 def json_text(payload: dict) -> str:
-    """``payload`` as indented JSON, the ``--format json`` output of every command.
+    """``payload`` as indented, strict JSON: the ``--format json`` output of every command.
+
+    JSON has no ``Infinity`` or ``NaN`` (strict parsers refuse Python's), so a value that is
+    not finite becomes ``null`` and the top-level ``"non_finite"`` maps its JSON pointer to
+    what it was. NumPy numbers and arrays become JSON numbers and lists.
 
     Example:
         >>> print(json_text({"passed": True}))
         {
           "passed": true
         }
+        >>> " ".join(json_text({"loss": [0.5, float("inf")]}).split())
+        '{ "loss": [ 0.5, null ], "non_finite": { "/loss/1": "inf" } }'
     """
-    return json.dumps(payload, indent=2)
+    non_finite: dict[str, str] = {}
+    clean = _finite_json(payload, "", non_finite)
+    if non_finite:
+        clean["non_finite"] = non_finite
+    return json.dumps(clean, indent=2, allow_nan=False)
+
+
+def _finite_json(value, pointer: str, non_finite: dict[str, str]):
+    """``value`` with non-finite floats made ``None`` (recorded under their JSON pointer)."""
+    if isinstance(value, numpy.ndarray | numpy.generic):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {
+            key: _finite_json(item, f"{pointer}/{_escape(str(key))}", non_finite)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_finite_json(item, f"{pointer}/{i}", non_finite) for i, item in enumerate(value)]
+    if isinstance(value, float) and not math.isfinite(value):
+        non_finite[pointer] = str(value)  # 'inf', '-inf' or 'nan'
+        return None
+    return value
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")  # RFC 6901
 
 
 def print_report(report, form: str) -> None:
@@ -130,7 +256,7 @@ def add_objective_arguments(
     parser.add_argument("--reduction", choices=["mean", "sum"], default="mean")
     parser.add_argument(
         "--l2",
-        type=float,
+        type=number(at_least=0),
         default=None,
         metavar="LAMBDA",
         help="add the penalty LAMBDA/2 * sum of squared parameters",
@@ -150,6 +276,44 @@ def read_objective(args: argparse.Namespace) -> Objective:
         define=args.define or None,
         reduction=args.reduction,
         l2=args.l2,
+    )
+
+
+#: Functions whose derivative is an impulse (``DiracDelta``): zero wherever it is defined.
+_STEPS = (sympy.Heaviside, sympy.sign)
+
+
+def refuse_steps(objective_: Objective) -> None:
+    """Refuse an objective whose gradient holds ``DiracDelta``, before any numeric work.
+
+    The derivative of a step (``Heaviside``, ``sign``) of a parameter is an impulse: zero
+    wherever it is defined, so gradient descent gets no signal and no number can stand for
+    it. ``symgd derive`` still shows it; training and checks need a smooth stand-in.
+
+    Raises:
+        UsageError: A step of an expression that depends on a parameter.
+
+    Example:
+        >>> refuse_steps(objective("Heaviside(w*x - y)", "w", "x,y"))
+        Traceback (most recent call last):
+        ...
+        symgd.cli.options.UsageError: the loss uses Heaviside(w*x - y), whose derivative holds ...
+    """
+    params = set(objective_.params)
+    for step in sorted(objective_.expanded_loss.atoms(*_STEPS), key=sympy.default_sort_key):
+        if step.args[0].free_symbols & params:
+            raise UsageError(step_message(f"the loss uses {step}", step))
+
+
+def step_message(subject: str, step: sympy.Expr) -> str:
+    """Why a step function cannot be trained or checked, and what to use instead."""
+    stand_in = "sigmoid(k*u)" if isinstance(step, sympy.Heaviside) else "tanh(k*u)"
+    return (
+        f"{subject}, whose derivative holds DiracDelta (an impulse, zero wherever it is "
+        "defined): "
+        f"gradient descent gets no signal through a step and it has no numeric value; use a "
+        f"smooth stand-in such as {stand_in} for a large k ('symgd derive' shows the symbolic "
+        "gradient)"
     )
 
 
@@ -198,23 +362,25 @@ def add_derivation_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The options shared by every training command (``train``, ``net train``)."""
-    parser.add_argument("--lr", type=float, required=True, help="(initial) learning rate")
+    parser.add_argument("--lr", type=number(above=0), required=True, help="(initial) learning rate")
     parser.add_argument(
-        "--epochs", type=int, default=None, help="passes over the data (default 100)"
+        "--epochs", type=count(), default=None, help="passes over the data (default 100)"
     )
     parser.add_argument(
-        "--steps", type=int, default=None, help="updates to make, instead of epochs"
+        "--steps", type=count(), default=None, help="updates to make, instead of epochs"
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=count(),
         default=None,
         help="1 = stochastic, B = mini-batch, omitted = batch",
     )
-    parser.add_argument("--seed", type=int, default=0, help="shuffling and validation-split seed")
+    parser.add_argument(
+        "--seed", type=count(at_least=0), default=0, help="shuffling and validation-split seed"
+    )
     parser.add_argument(
         "--tolerance",
-        type=float,
+        type=number(at_least=0),
         default=0.0,
         help="stop when the epoch loss changes by less than this (relative)",
     )
@@ -223,21 +389,29 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         "--schedule", choices=list(SCHEDULES), default=None, help="learning-rate schedule"
     )
     parser.add_argument(
-        "--clip-norm", type=float, default=None, metavar="TAU", help="clip the global norm"
+        "--clip-norm",
+        type=number(above=0),
+        default=None,
+        metavar="TAU",
+        help="clip the global norm",
     )
     parser.add_argument(
-        "--clip-value", type=float, default=None, metavar="C", help="clip each gradient element"
+        "--clip-value",
+        type=number(above=0),
+        default=None,
+        metavar="C",
+        help="clip each gradient element",
     )
     parser.add_argument(
         "--val-split",
-        type=float,
+        type=number(at_least=0, below=1),
         default=0.0,
         metavar="FRACTION",
         help="hold out this fraction of the rows as a validation set",
     )
     parser.add_argument(
         "--early-stopping",
-        type=int,
+        type=count(),
         default=None,
         metavar="PATIENCE",
         help="stop when the validation loss has not improved for PATIENCE epochs",
@@ -262,8 +436,10 @@ def training_options(args: argparse.Namespace) -> dict:
         raise UsageError("--resume needs --checkpoint DIR, the folder the checkpoints are in")
     if args.early_stopping is not None and not args.val_split:
         raise UsageError("--early-stopping watches the validation loss: give --val-split too")
-    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".pdf"):
+    if args.plot is not None and Path(args.plot).suffix.lower() not in (".png", ".pdf"):
         raise UsageError(f"--plot {args.plot!r}: the file must end in .png or .pdf")
+    if args.plot:
+        output_file(args.plot, "--plot")  # before training, not after it
     options = {
         "learning_rate": args.lr,
         "epochs": 100 if args.epochs is None and args.steps is None else args.epochs,

@@ -23,6 +23,7 @@ from symgd.cli.options import (
     parameter_values,
     print_report,
     read_objective,
+    refuse_steps,
     training_options,
 )
 from symgd.compile import compile_objective
@@ -116,8 +117,15 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _numeric_objective(args: argparse.Namespace):
+    """The objective of ``args``, refused when its gradient cannot be evaluated."""
+    objective_ = read_objective(args)
+    refuse_steps(objective_)
+    return objective_
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
-    compiled = compile_objective(derive(read_objective(args)))
+    compiled = compile_objective(derive(_numeric_objective(args)))
     data = read_csv(args.csv, compiled.data)
     init = parameter_values(args.init, compiled.params, "--init")
     result = train(compiled, data, init, **training_options(args))
@@ -127,6 +135,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 {
                     "params": result.params,
                     "loss": list(result.loss_history),
+                    "final_loss": result.final_loss,
                     "validation_loss": list(result.validation_history),
                     "epochs": result.epochs,
                     "steps": result.steps,
@@ -164,7 +173,7 @@ def _check(compiled, X: numpy.ndarray, theta: numpy.ndarray):
 
 
 def _cmd_gradcheck(args: argparse.Namespace) -> int:
-    compiled = compile_objective(derive(read_objective(args)))
+    compiled = compile_objective(derive(_numeric_objective(args)))
     X = compiled.prepare(read_csv(args.csv, compiled.data))
     report = _check(compiled, X, compiled.theta(parameter_values(args.at, compiled.params, "--at")))
     print_report(report, args.format)
