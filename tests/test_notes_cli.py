@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy
 import pytest
@@ -149,3 +150,17 @@ def test_cli_plot_path_needs_two_parameters(tmp_path, capsys):
 def test_cli_plot_path_divergence_fails(tmp_path, capsys):
     assert cli.main(_plot_path(tmp_path, "(y - w*x - b)**2/2", "w,b", "--lr", "40")) == 1
     assert "diverged" in capsys.readouterr().err and (tmp_path / "p.png").exists()
+
+
+def test_an_output_name_with_tex_commands_is_never_run_by_pdflatex(tmp_path, seed_csv_of, capsys):
+    # Issue 15: -o 'out/\input{hostname}.pdf' made pdflatex read /etc/hostname into the log.
+    (tmp_path / "out").mkdir()
+    output = tmp_path / "out" / r"\input{hostname}.pdf"
+    args = ["notes", "--loss", "(y - w*x - b)**2/2", "--params", "w,b", "--data", "x,y"]
+    status = cli.main([*args, "--csv", str(seed_csv_of(40)), "--epochs", "5", "-o", str(output)])
+    assert status == 0, capsys.readouterr().err
+    assert output.exists() and output.with_suffix(".tex").exists()
+    hostname = Path("/etc/hostname").read_text().strip()
+    for log in (tmp_path / "out").glob("*.log"):
+        assert hostname not in log.read_text(errors="replace")
+    assert (tmp_path / "out" / "_input_hostname_-figures").is_dir()

@@ -367,8 +367,8 @@ def test_cli_steps_and_default_epochs(seed_csv, capsys):
         (["--early-stopping", "3"], "--val-split"),
         (["--plot", "loss.gif"], ".png or .pdf"),
         (["--optimizer", "adamm"], "invalid choice"),
-        (["--clip-norm", "0"], "max_norm must be positive"),
-        (["--val-split", "1.5"], "validation_split"),
+        (["--clip-norm", "0"], "--clip-norm: 0 must be greater than 0"),
+        (["--val-split", "1.5"], "--val-split: 1.5 must be less than 1"),
     ],
 )
 def test_cli_bad_training_options(seed_csv, capsys, extra, message):

@@ -23,7 +23,7 @@ from symgd.cli.options import (
 from symgd.compile import compile_objective
 from symgd.data import read_csv
 from symgd.derivation import derive
-from symgd.notes import TOPICS, custom_notes, descent_runs, write_notes
+from symgd.notes import TOPICS, custom_notes, descent_runs, figures_folder, write_notes
 from symgd.render import descent_paths
 
 __all__ = ["register"]
@@ -73,7 +73,7 @@ def _cmd_notes(args: argparse.Namespace) -> int:
             init=_init(args.init, tuple(p.name for p in obj.params)),
             learning_rate=args.lr,
             epochs=args.epochs,
-            figures=output.parent / f"{output.stem}-figures" if data else None,
+            figures=figures_folder(output) if data else None,
         )
     try:
         written = write_notes(notes, output, pdf=args.pdf)

@@ -20,10 +20,15 @@ from symgd.notes.document import (
     to_markdown as to_markdown,
     to_tex as to_tex,
 )
-from symgd.notes.files import compile_pdf as compile_pdf, write_notes as write_notes
+from symgd.notes.files import (
+    compile_pdf as compile_pdf,
+    figures_folder as figures_folder,
+    write_notes as write_notes,
+)
 from symgd.notes.runs import descent_runs as descent_runs
 
 __all__ = [
+    "figures_folder",
     "TOPICS",
     "Topic",
     "build_notes",
