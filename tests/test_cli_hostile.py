@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from symgd.cli import main
 
@@ -311,3 +312,88 @@ def test_hostile_value_in_a_real_process(command, field, name, files, workdir):
     assert result.returncode == 2, result.stderr[-500:]
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("symgd: error: "), result.stderr[-500:]
+
+
+# ---------------------------------------------------------------- generated text in every field
+
+#: Fragments a fuzzer combines: operators, brackets, names, numbers, code and TeX payloads.
+_FRAGMENTS = st.sampled_from(
+    [
+        "w",
+        "x",
+        "b",
+        "y",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        "*",
+        "**",
+        "/",
+        "+",
+        "-",
+        ",",
+        "=",
+        "9",
+        "1e308",
+        "0x1",
+        "_",
+        ".",
+        "'",
+        '"',
+        "\\",
+        "\\frac",
+        "\\input{x}",
+        "__class__",
+        "__import__('os')",
+        "lambda: 0",
+        "exp(",
+        "log(",
+        "sigmoid(",
+        "Heaviside(",
+        "ℓ",
+        "\x00",
+        " ",
+        "\n",
+        "ell",
+        "m",
+        "sqrt(-1)",
+        "1e-300*1e-300",
+    ]
+)
+_TEXT = st.one_of(st.text(max_size=40), st.lists(_FRAGMENTS, max_size=12).map("".join))
+#: Fast commands only: training commands are covered by the fixed table above.
+_FUZZED = [
+    (c, f)
+    for c, f, _ in cases()
+    if c in ("derive", "check", "check-latex", "gradcheck", "net-derive")
+]
+_FUZZED = sorted(set(_FUZZED))
+
+
+@pytest.mark.parametrize(("command", "field"), _FUZZED, ids=str)
+def test_generated_text_in_a_field_never_escapes(command, field, files, workdir, capsys):
+    @settings(
+        max_examples=12,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(value=_TEXT)
+    def check(value):
+        argv = argv_for(command, field, value, files)
+        start = time.perf_counter()
+        code = main(argv)
+        elapsed = time.perf_counter() - start
+        out, err = capsys.readouterr()
+        assert code in (0, 1, 2), (argv, code)
+        assert "Traceback" not in err and "Traceback" not in out
+        if code == 2:
+            assert err.count("\n") == 1 and err.startswith("symgd: error:"), err[:300]
+        assert elapsed < CASE_SECONDS, (argv, elapsed)
+        assert not (workdir / MARKER).exists()
+
+    check()
