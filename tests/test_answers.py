@@ -146,7 +146,7 @@ def test_correct_answers_are_accepted(model, param, answer, form):
     assert check.verdict == "correct", check
     assert check.counterexample is None and check.hint is None
     if check.confidence is not None:
-        assert check.method.startswith("randomised") and check.confidence > 1 - 1e-6
+        assert check.method.startswith("sampled (analytic") and check.confidence > 1 - 1e-6
 
 
 @pytest.mark.parametrize(("model", "param", "answer", "form", "mistake"), WRONG)
@@ -188,8 +188,9 @@ HUBER = [
 def test_huber_answers(param, answer, verdict, mistake):
     check = check_answer(_derivation("huber"), param, answer, time_budget=1.0)
     assert check.verdict == verdict
-    if verdict == "correct":  # simplify cannot decide the piecewise identity in time
-        assert check.method.startswith("randomised")
+    if verdict == "correct":  # a kinked difference: no probability bound is claimed
+        assert check.method.startswith(("symbolic", "sampled (non-analytic: no bound)"))
+        assert check.confidence is None
     assert (check.hint.mistake if check.hint else None) == mistake
 
 
@@ -426,14 +427,37 @@ def test_cli_bad_input_exits_2(extra, capsys, tmp_path, monkeypatch):
     assert not (tmp_path / "PWNED").exists()
 
 
-def test_cli_hostile_class_file_exits_2(tmp_path, capsys, monkeypatch):
+def test_cli_hostile_class_cell_is_unreadable(tmp_path, capsys, monkeypatch):
+    # One hostile cell grades that student "unreadable"; the class is still graded (exit 1).
     monkeypatch.chdir(tmp_path)
     answers = tmp_path / "class.csv"
     answers.write_text(
         "student,w\nann,(w*x + b - y)*x\neve,__import__('os').system('touch PWNED')\n",
         encoding="utf-8",
     )
-    assert cli.main(_SEED + ["--answers", str(answers)]) == 2
-    err = capsys.readouterr().err
-    assert "row 3" in err and err.count("\n") == 1
+    assert cli.main(_SEED + ["--answers", str(answers)]) == 1
+    out, err = capsys.readouterr()
+    assert err == "" and out.splitlines()[1].split()[:2] == ["ann", "correct"]
+    assert out.splitlines()[2].split()[:2] == ["eve", "unreadable"]
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_factor_hint_names_a_square_only_when_the_loss_has_one():
+    logistic = check_answer(_derivation("logistic"), "w", "(p - y)*x/2")
+    assert logistic.hint.mistake == "constant factor"
+    assert "square" not in logistic.hint.message
+    linear = check_answer(_derivation("linear"), "w", "(w*x + b - y)*x/2")
+    assert "square" in linear.hint.message
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        ("Sum((w*x_i + b - y_i)*x_i, i) + lamda*w", "data term is missing the factor 1/m"),
+        ("(Sum((w*x_i + b - y_i)*x_i, i) + lamda*w)/m", "divided by m too"),
+    ],
+)
+def test_ridge_hint_names_the_term_with_the_wrong_factor_of_m(answer, words):
+    check = check_answer(_derivation("ridge"), "w", answer)
+    assert check.verdict == "wrong" and check.hint.mistake == "factor 1/m"
+    assert words in check.hint.message

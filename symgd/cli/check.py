@@ -1,30 +1,34 @@
 """The ``symgd check`` command: verdicts on hand-computed gradients.
 
 ``--grad``, ``--latex`` and ``--answers`` text goes through the safe parser only. ``--python
-FILE.py:FUNC`` imports the student's file and runs its code, by design, as a test runner does:
-use it only on files you are willing to run.
+FILE.py:FUNC`` runs the student's file in a separate process with a timeout and a memory limit
+(:mod:`symgd.verify.sandbox`): isolation against honest mistakes and cheating attempts, not a
+sandbox against malicious code (run the grader in a container for that).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import csv
+import io
 from pathlib import Path
 
+from symgd import limits
 from symgd.cli.options import (
     UsageError,
-    add_format_argument,
     add_objective_arguments,
     count,
+    emit,
     json_text,
-    print_report,
     read_objective,
     refuse_steps,
 )
 from symgd.data import csv_header, read_csv_rows
+from symgd.define.objective import with_domains
 from symgd.derivation import Derivation, derive
-from symgd.parse import ParseError, parse_name
-from symgd.verify import check_answers, read_answer, split_function
+from symgd.parse import parse_name
+from symgd.verify import check_answers, check_class, read_answer, split_function
+from symgd.verify.sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT, StudentFunction, parse_size
 
 __all__ = ["register"]
 
@@ -38,8 +42,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="check hand-computed gradients: verdict, counterexample, hint",
         description=(
             "Check hand-computed gradients against the derivation. --grad, --latex and "
-            "--answers are read by the safe parser; --python imports FILE.py and RUNS its "
-            "code (as a test runner does)."
+            "--answers are read by the safe parser; --python RUNS FILE.py in a separate "
+            "process with a timeout and a memory limit (isolation, not a sandbox against "
+            "malicious code: use a container for that)."
         ),
     )
     add_objective_arguments(check)
@@ -56,23 +61,52 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="[w=]FILE.py:FUNC",
-        help="a NumPy gradient function; RUNS the file's code. Without 'w=' it returns every "
-        "gradient (tuple in parameter order, or dict)",
+        help="a NumPy gradient function; RUNS the file's code in a separate process. Without "
+        "'w=' it returns every gradient (tuple in parameter order, or dict)",
+    )
+    check.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds each --python file may run, all points in one run "
+        f"(default {DEFAULT_TIMEOUT:g})",
+    )
+    check.add_argument(
+        "--memory-limit",
+        type=_size,
+        default=DEFAULT_MEMORY,
+        metavar="SIZE",
+        help="memory for each --python file, e.g. 512M or 2G (default 1G)",
     )
     check.add_argument(
         "--answers",
         metavar="FILE.csv",
         help="a class at once: columns student and one per parameter",
     )
-    add_format_argument(check)
+    check.add_argument(
+        "--format",
+        choices=["text", "json", "csv"],
+        default="text",
+        help="text or JSON; csv: a gradebook of an --answers class",
+    )
+    check.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     check.add_argument(
         "--seed", type=count(at_least=0), default=0, help="seed of the random points"
+    )
+    check.add_argument(
+        "--domain",
+        action="append",
+        default=[],
+        metavar="NAME=SET|INTERVAL",
+        help="values a data symbol takes: y=0,1 (a set), 'x=(0,1)' or 'x=[0,inf)' (an "
+        "interval); samples and counterexamples stay inside; repeatable",
     )
     check.set_defaults(run=_cmd_check)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    objective_ = read_objective(args)
+    objective_ = with_domains(read_objective(args), args.domain)
     refuse_steps(objective_)  # the verdicts evaluate the gradient
     derivation = derive(objective_)
     params = [p.name for p in derivation.objective.params]
@@ -81,6 +115,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         if args.grad or args.python:
             raise UsageError("--answers cannot be combined with --grad or --python")
         return _class(derivation, args, params, form)
+    if args.format == "csv":
+        raise UsageError("--format csv is a gradebook: it needs --answers FILE.csv")
     answers: dict = {}
     for item in args.grad:
         name, equals, text = item.partition("=")
@@ -89,7 +125,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         answers[_answer_name(name, params, "--grad", answers)] = text
     for item in args.python:
         name, equals, location = item.rpartition("=") if "=" in item else ("", "", item)
-        function = _load(location)
+        function = _load(location, args.timeout, args.memory_limit)
         if equals:
             answers[_answer_name(name, params, "--python", answers)] = function
         else:
@@ -102,7 +138,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         if isinstance(value, str):
             read_answer(derivation, value, form=form)
     report = check_answers(derivation, answers, form=form, seed=args.seed)
-    print_report(report, args.format)
+    emit(json_text(report.to_dict()) if args.format == "json" else report.table(), args.output)
     return 0 if report.passed else 1
 
 
@@ -116,28 +152,43 @@ def _answer_name(name: str, params: list[str], option: str, answers: dict) -> st
     return name
 
 
-def _load(location: str):
+def _load(location: str, timeout: float, memory: int) -> StudentFunction:
+    """``FILE.py:FUNC`` as a function run in a separate process; nothing is imported here.
+
+    What the file does (import errors, exits, loops, output) becomes that answer's verdict.
+    """
     path_text, colon, function_name = location.rpartition(":")
-    if not colon or not path_text.endswith(".py"):
+    if not colon or not path_text.endswith(".py") or not function_name.isidentifier():
         raise UsageError(f"--python {location!r}: write FILE.py:FUNCTION")
     path = Path(path_text)
     if not path.is_file():
         raise UsageError(f"Python file not found: {path}")
-    spec = importlib.util.spec_from_file_location(f"symgd_answer_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise UsageError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
+    return StudentFunction(str(path), function_name, timeout=timeout, memory=memory)
+
+
+def _seconds(text: str) -> float:
     try:
-        spec.loader.exec_module(module)  # runs the student's file, by design (see --help)
-    except Exception as error:
-        raise UsageError(f"importing {path} failed: {type(error).__name__}: {error}") from None
-    function = getattr(module, function_name, None)
-    if not callable(function):
-        raise UsageError(f"{path} has no function {function_name!r}")
-    return function
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    most = limits.VERIFY_SECONDS - 5  # the run happens inside one answer's check budget
+    if not 0 < value <= most:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds above 0, at most {most:g}")
+    return value
+
+
+def _size(text: str) -> int:
+    try:
+        value = parse_size(text)
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a size such as 512M or 2G") from None
+    if value < 64 << 20:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least 64M (Python needs it)")
+    return value
 
 
 def _class(derivation: Derivation, args: argparse.Namespace, params: list[str], form: str) -> int:
+    """Grade every row; an unreadable cell is that student's verdict, a bad file exit 2."""
     path = Path(args.answers)
     rows = read_csv_rows(
         path,
@@ -158,37 +209,12 @@ def _class(derivation: Derivation, args: argparse.Namespace, params: list[str], 
             continue
         cells = dict(zip(header, (cell.strip() for cell in row)))
         answers = {c: cells[c] for c in columns if cells.get(c)}
-        for c, text in answers.items():
-            try:
-                read_answer(derivation, text, form=form)
-            except ParseError as error:
-                raise ParseError(f"{path}, row {number}, column {c!r}: {error}") from None
-        students.append((cells.get("student", f"row {number}"), answers))
-    results = []
-    for student, answers in students:
-        report = check_answers(derivation, answers, form=form, seed=args.seed)
-        results.append((student, report))
-    passed = all(r.passed and len(r.checks) == len(params) for _, r in results)
-    if args.format == "json":
-        table = {
-            student: {
-                name: (
-                    report.to_dict()["parameters"].get(name)
-                    or {"verdict": "undecided", "method": "no answer"}
-                )
-                for name in params
-            }
-            for student, report in results
-        }
-        print(json_text({"passed": passed, "students": table}))
+        students.append((cells.get("student") or f"row {number}", answers))
+    report = check_class(derivation, students, form=form, seed=args.seed)
+    if args.format == "csv":
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(report.gradebook())
+        emit(buffer.getvalue().rstrip("\n"), args.output)
     else:
-        width = max([len("student")] + [len(s) for s, _ in results])
-        print(f"{'student':<{width}}  " + "  ".join(f"{p:<10}" for p in params) + "  hints")
-        for student, report in results:
-            by_name = {c.param: c for c in report.checks}
-            verdicts = [by_name[p].verdict if p in by_name else "missing" for p in params]
-            hints = "; ".join(
-                f"{c.param}: {c.hint.mistake}" for c in report.checks if c.hint is not None
-            )
-            print(f"{student:<{width}}  " + "  ".join(f"{v:<10}" for v in verdicts) + f"  {hints}")
-    return 0 if passed else 1
+        emit(json_text(report.to_dict()) if args.format == "json" else report.table(), args.output)
+    return 0 if report.passed else 1

@@ -20,6 +20,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -29,6 +31,90 @@ import sympy
 from symgd.parse import ParseError, parse_definition, parse_expression, parse_names, symbol
 
 Reduction = Literal["mean", "sum"]
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Where a data symbol's values lie: a finite set, or an interval.
+
+    Attributes:
+        values: The finite set of values (exact), or empty for an interval.
+        low, high: The interval's ends (``-inf``/``inf`` for none).
+        closed_low, closed_high: Whether an end belongs to the interval.
+
+    Example:
+        >>> read_domain("0,1").contains(1), read_domain("(0,1)").contains(1)
+        (True, False)
+    """
+
+    values: tuple[sympy.Rational, ...] = ()
+    low: float = -math.inf
+    high: float = math.inf
+    closed_low: bool = False
+    closed_high: bool = False
+    one_hot: tuple[sympy.Symbol, ...] = ()
+    """The symbols of a one-hot group (exactly one of them is 1), or empty."""
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` lies in the domain."""
+        if self.values:
+            return any(float(value) == float(v) for v in self.values)
+        above = value >= self.low if self.closed_low else value > self.low
+        below = value <= self.high if self.closed_high else value < self.high
+        return above and below
+
+    def __str__(self) -> str:
+        if self.values:
+            return "{" + ", ".join(str(v) for v in self.values) + "}"
+        left, right = "[" if self.closed_low else "(", "]" if self.closed_high else ")"
+        return f"{left}{self.low:g}, {self.high:g}{right}"
+
+
+def _number(text: str) -> float:
+    text = text.strip().lower().replace("oo", "inf")
+    try:
+        return float(text)
+    except ValueError:
+        raise ParseError(f"{text!r} is not a number in a domain") from None
+
+
+def read_domain(spec: str | Domain | Iterable[float]) -> Domain:
+    """A :class:`Domain` from ``"0,1"`` or ``"{0,1}"`` (a set), ``"(0,1)"`` or ``"[0,inf)"``.
+
+    Raises:
+        ParseError: The text is not a set of numbers or an interval.
+
+    Example:
+        >>> str(read_domain({1, 0})), str(read_domain("[0, inf)"))
+        ('{0, 1}', '[0, inf)')
+    """
+    if isinstance(spec, Domain):
+        return spec
+    if not isinstance(spec, str):
+        items = [str(v) for v in spec]
+    else:
+        text = spec.strip()
+        if text[:1] in "([" and text[-1:] in ")]" and text.count(",") == 1:
+            low, high = (_number(t) for t in text[1:-1].split(","))
+            if not low < high:
+                raise ParseError(f"domain {spec!r}: the interval is empty")
+            return Domain(
+                (),
+                low,
+                high,
+                text[0] == "[" and low > -math.inf,
+                text[-1] == "]" and high < math.inf,
+            )
+        items = text.strip("{}").split(",")
+    try:
+        values = sorted({sympy.Rational(v.strip()) for v in items if v.strip()})
+    except (TypeError, ValueError):
+        raise ParseError(
+            f"domain {spec!r}: write a set like 0,1 or an interval like (0,1)"
+        ) from None
+    if not values:
+        raise ParseError(f"domain {spec!r} is empty")
+    return Domain(tuple(values))
 
 
 @dataclass(frozen=True)
@@ -52,6 +138,7 @@ class Objective:
     reduction: Reduction = "mean"
     l2: float | None = None
     examples: sympy.Symbol = field(default_factory=lambda: symbol("m"))
+    domains: tuple[tuple[sympy.Symbol, Domain], ...] = ()
 
     def __post_init__(self) -> None:
         _check_objective(self)
@@ -65,6 +152,10 @@ class Objective:
     def expanded_loss(self) -> sympy.Expr:
         """The per-example loss with every intermediate substituted."""
         return self.loss.xreplace(self.substitutions)
+
+    def domain(self, data_symbol: sympy.Symbol) -> Domain | None:
+        """The declared (or inferred) domain of a data symbol, or ``None`` for all reals."""
+        return dict(self.domains).get(data_symbol)
 
     @property
     def l2_symbol(self) -> sympy.Symbol:
@@ -122,6 +213,9 @@ def _check_objective(obj: Objective) -> None:
             f"{obj.l2_symbol.name!r} is the L2 strength of --l2; choose another name for that "
             "symbol, or drop --l2 and write the penalty into the loss"
         )
+    for name, _ in obj.domains:
+        if name not in obj.data:
+            raise ValueError(f"{name.name!r} has a domain but is not a data symbol (--data)")
     known = set(obj.params) | set(obj.data)
     for name, definition in obj.intermediates:
         unknown = definition.free_symbols - known
@@ -174,6 +268,7 @@ def objective(
     define: Mapping[str, str | sympy.Expr] | Sequence[str] | None = None,
     reduction: Reduction = "mean",
     l2: float | None = None,
+    domains: Mapping[str, str | Domain | Iterable[float]] | None = None,
 ) -> Objective:
     """Build an :class:`Objective` from strings or SymPy expressions.
 
@@ -187,6 +282,9 @@ def objective(
             ``{"yhat": "w*x + b"}`` or a sequence of ``"yhat=w*x+b"`` strings.
         reduction: ``"mean"`` or ``"sum"`` over the examples.
         l2: Strength ``λ`` of the penalty ``λ/2 Σ θ²`` added outside the reduction.
+        domains: Data symbol to its values, ``{"y": {0, 1}}``, ``{"x": "[0, inf)"}`` (see
+            :func:`read_domain`), or ``{"y1,y2,y3": "one-hot"}``; targets of a binary
+            cross-entropy loss are inferred to be in {0, 1}.
 
     Returns:
         The objective.
@@ -216,7 +314,7 @@ def objective(
             raise ParseError(f"definition {name_symbol.name!r} reuses the name of another symbol")
         intermediates.append((name_symbol, _as_expr(definition, table)))
         table[name_symbol.name] = name_symbol
-    return Objective(
+    built = Objective(
         loss=_as_expr(loss, table),
         params=param_symbols,
         data=data_symbols,
@@ -224,6 +322,65 @@ def objective(
         reduction=reduction,
         l2=None if l2 in (None, 0) else float(l2),
     )
+    inferred: dict[str, str | Domain] = {
+        y.name: Domain((sympy.Integer(0), sympy.Integer(1))) for y in _binary(built)
+    }
+    group = _categorical(built)
+    if group and not any(y.name in (domains or {}) for y in group):
+        inferred[",".join(y.name for y in group)] = "one-hot"
+    return with_domains(built, {**inferred, **(domains or {})})
+
+
+def with_domains(
+    objective_: Objective, domains: Mapping[str, str | Domain | Iterable[float]] | Sequence[str]
+) -> Objective:
+    """``objective_`` with domains on data symbols, from a mapping or ``"y=0,1"`` strings.
+
+    Example:
+        >>> str(with_domains(linear_regression(), ["x=(0,1)"]).domain(symbol("x")))
+        '(0, 1)'
+    """
+    if not isinstance(domains, Mapping):
+        pairs = [text.partition("=") for text in domains]
+        for name, equals, _ in pairs:
+            if not equals:
+                raise ParseError(f"domain {name!r}: write NAME=SET or NAME=INTERVAL, e.g. y=0,1")
+        domains = {name.strip(): spec for name, _, spec in pairs}
+    merged = dict(objective_.domains)
+    for name, spec in domains.items():
+        if isinstance(spec, str) and spec.strip().lower() in ("one-hot", "onehot"):
+            group = tuple(symbol(n.strip()) for n in name.split(",") if n.strip())
+            binary = (sympy.Integer(0), sympy.Integer(1))
+            merged.update({s: Domain(binary, one_hot=group) for s in group})
+            continue
+        merged[symbol(name)] = read_domain(spec)
+    return dataclasses.replace(objective_, domains=tuple(merged.items()))
+
+
+def _categorical(objective_: Objective) -> tuple[sympy.Symbol, ...]:
+    """The targets of a categorical cross-entropy ``-Σ_k y_k log(p_k)`` (one-hot rows)."""
+    terms = sympy.Add.make_args(objective_.loss)
+    targets = []
+    for term in terms:
+        factors = sympy.Mul.make_args(-term)
+        data = [f for f in factors if f in objective_.data]
+        logs = [f for f in factors if isinstance(f, sympy.log)]
+        if len(factors) != 2 or len(data) != 1 or len(logs) != 1:
+            return ()
+        targets.append(data[0])
+    return tuple(targets) if len(targets) >= 2 and len(set(targets)) == len(targets) else ()
+
+
+def _binary(objective_: Objective) -> list[sympy.Symbol]:
+    """Data symbols that are the target of a binary cross-entropy term (so in {0, 1})."""
+    found = []
+    for y in objective_.data:
+        a = sympy.Wild("a")
+        pattern = -y * sympy.log(a) - (1 - y) * sympy.log(1 - a)
+        loss = objective_.loss
+        if loss.match(pattern) or sympy.expand(loss).match(sympy.expand(pattern)):
+            found.append(y)
+    return found
 
 
 def linear_regression() -> Objective:
@@ -258,4 +415,5 @@ def logistic_regression(features: int = 1) -> Objective:
         weights + ["b"],
         inputs + ["y"],
         define={"z": z, "p": "sigmoid(z)"},
+        domains={"y": {0, 1}},
     )

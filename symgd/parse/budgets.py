@@ -35,7 +35,13 @@ import keyword
 import re
 import warnings
 
-from symgd.parse.errors import ParseError, describe_character, excerpt
+from symgd.parse.errors import (
+    CHARACTER_SUGGESTIONS,
+    ParseError,
+    describe_character,
+    excerpt,
+    missing_operator_suggestion,
+)
 
 MAX_TEXT_LENGTH = 10_000
 MAX_NAME_LENGTH = 40
@@ -88,9 +94,12 @@ def check_text(text: object) -> str:
         )
     for position, char in enumerate(text):
         if not char.isascii():
+            fix = CHARACTER_SUGGESTIONS.get(
+                char, "use ASCII letters only (look-alike letters are not allowed)"
+            )
             raise ParseError(
                 f"non-ASCII character {describe_character(char)} at position {position} of "
-                f"{excerpt(text)}; use ASCII letters only (look-alike letters are not allowed)"
+                f"{excerpt(text)}; {fix}"
             )
         if char in "\n\r":
             raise ParseError(
@@ -134,6 +143,7 @@ def parse_tree(text: str) -> ast.Expression:
         where = f" at column {error.offset}" if error.offset else ""
         raise ParseError(
             f"could not parse {excerpt(stripped)}: {error.msg}{where}{_keyword_hint(stripped)}"
+            + _typo_hint(stripped, error.offset or 0)
         ) from None
     except (ValueError, RecursionError, MemoryError) as error:
         raise ParseError(
@@ -191,6 +201,14 @@ def _keyword_hint(text: str) -> str:
         if keyword.iskeyword(word):
             return f"; '{word}' is a Python keyword and cannot be a name"
     return ""
+
+
+def _typo_hint(text: str, column: int) -> str:
+    """A concrete fix for a syntax error: LaTeX without ``--latex``, or a missing ``*``."""
+    if "\\" in text:
+        return "; LaTeX input needs `--latex`"
+    suggestion = missing_operator_suggestion(text, column)
+    return f"; {suggestion}" if suggestion else ""
 
 
 def _check_tree_size(text: str, tree: ast.Expression) -> None:

@@ -32,7 +32,7 @@ from symgd.parse.budgets import (
     SUM,
     chain_family,
 )
-from symgd.parse.errors import ParseError, excerpt
+from symgd.parse.errors import ParseError, excerpt, function_suggestion
 from symgd.parse.names import CONSTANTS, FUNCTION_RULES, FUNCTIONS, name_problem
 from symgd.parse.values import ValueBudget
 
@@ -138,6 +138,9 @@ class ExpressionBuilder:
             return base**exponent
         family = chain_family(node)
         if family is None:
+            if isinstance(node.op, ast.BitXor) and _is_name(node.left, "e"):
+                exponent = self.segment(node.right).strip("{}()")
+                raise self.reject("operator '^'", f"did you mean `exp({exponent})`?")
             raise self.reject_operator(node.op)
         # Walk the left spine of a chain iteratively: a sum of 1000 terms is flat, not deep.
         chain: list[tuple[ast.operator, ast.AST]] = []
@@ -168,6 +171,18 @@ class ExpressionBuilder:
                 )
         # Same result as a + b - c (SymPy's Sub is Add(a, -b), its Div is Mul(a, Pow(b, -1))).
         return sympy.Add(*parts) if family is SUM else sympy.Mul(*parts)
+
+    def segment(self, node: ast.AST) -> str:
+        """The user text of one node (the tree was parsed from the stripped text)."""
+        text = ast.get_source_segment(self.text.strip(), node) or "..."
+        return text if len(text) <= 30 else text[:27] + "..."
+
+    def column_after(self, node: ast.AST) -> int:
+        """The 1-based column just after a node and its closing brackets."""
+        text, end = self.text.strip(), node.end_col_offset or 0
+        while end < len(text) and text[end] in ") ":
+            end += 1
+        return end + 1
 
     def check_power(self, base: sympy.Expr, exponent: sympy.Expr) -> None:
         # Checked before SymPy evaluates the power: 9**9**9**9 must never be computed.
@@ -203,13 +218,20 @@ class ExpressionBuilder:
         if not isinstance(node.func, ast.Name):
             if isinstance(node.func, ast.Attribute):
                 raise self.reject(f"attribute access '.{node.func.attr}'", ALLOWED_SUMMARY)
-            raise self.reject("calling something other than a function name", ALLOWED_SUMMARY)
+            raise self.reject(  # '(a)(b)': a product without its '*'
+                "calling something other than a function name",
+                f"insert `*` at column {self.column_after(node.func)}: `...)*(`",
+            )
         name = node.func.id
         row = FUNCTION_RULES.get(name)
         if row is None:
+            arguments = ", ".join(self.segment(argument) for argument in node.args)
+            fix = function_suggestion(name, arguments)
+            if not fix and name in self.symbols:
+                fix = f"insert `*` at column {self.column_after(node.func)}: `...{name}*(`"
             raise ParseError(
                 f"unknown function '{excerpt(name)[1:-1]}' in {excerpt(self.text)}; "
-                f"allowed: {', '.join(sorted(FUNCTIONS))}"
+                + (fix or f"allowed: {', '.join(sorted(FUNCTIONS))}")
             )
         if node.keywords:
             keyword_name = node.keywords[0].arg
@@ -291,6 +313,10 @@ class ExpressionBuilder:
             type(...): "'...' (Ellipsis)",
         }.get(type(value), f"constant of type {type(value).__name__}")
         raise self.reject(described, "symgd numbers are real: write an int or a float")
+
+
+def _is_name(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
 
 
 def _numeric_digits(expr: sympy.Expr) -> float:

@@ -15,11 +15,14 @@ from symgd.verify.gradcheck import (
     complex_step as complex_step,
     richardson as richardson,
 )
+from symgd.verify.grading import check_class as check_class
 from symgd.verify.reading import read_answer as read_answer
 from symgd.verify.report import (
     AnswerCheck as AnswerCheck,
     AnswerReport as AnswerReport,
+    ClassReport as ClassReport,
     Counterexample as Counterexample,
+    Grade as Grade,
     Hint as Hint,
     side_by_side as side_by_side,
 )
@@ -27,6 +30,7 @@ from symgd.verify.report import (
 __all__ = [
     "check_answer",
     "check_answers",
+    "check_class",
     "split_function",
     "MODE_TOLERANCES",
     "TOLERANCES",
@@ -39,7 +43,9 @@ __all__ = [
     "read_answer",
     "AnswerCheck",
     "AnswerReport",
+    "ClassReport",
     "Counterexample",
+    "Grade",
     "Hint",
     "side_by_side",
 ]

@@ -12,13 +12,17 @@ A dataset-level answer :math:`A = \sum_k c_k \sum_i f_k(x_i) + G` (linear in its
 :math:`\sum_i H(x_i)` with :math:`H = \sum_k c_k f_k + G/m`; two answers agree for every data set
 of every size exactly when their :math:`H` agree, so both kinds reduce to comparing expressions.
 
-The verdict: the difference is evaluated at random points in 50-digit arithmetic (mpmath). A
-point where it is not zero is a counterexample: *wrong*. When every point agrees, ``simplify``
-(under a time budget) proves it *correct* (method ``"symbolic"``); if simplification is
-inconclusive the verdict is *correct* by a randomised identity test with confidence
-:math:`1 - 2^{-N}` for :math:`N` points (a difference that is not zero on at least half of the
-sampled box would have shown; an analytic nonzero difference vanishes only on a set of measure
-zero). Too few points where the correct gradient is defined leave the verdict *undecided*.
+The verdict: the difference is evaluated in 50-digit arithmetic (mpmath) at random points, at
+extreme points and beside every kink of either expression, with data inside its declared domain
+(:mod:`symgd.verify.sampling`); numbers the student wrote are read as exact decimals. A point
+where it is not zero is a counterexample: *wrong*. When every point agrees, ``simplify`` (under
+a time budget, with ``Min``/``Max``/``Abs``/``Heaviside`` rewritten as ``Piecewise``) decides:
+a difference of 0 is *correct* (method ``"symbolic"``), a nonzero constant, however small, is
+*wrong*. If simplification is inconclusive the verdict is *correct* by sampling: for an analytic
+difference with confidence :math:`1 - 2^{-N}` for :math:`N` random points (a nonzero analytic
+difference vanishes only on a set of measure zero); for a difference with kinks or steps with
+no bound at all, and the method says so. Too few points where the correct gradient is defined
+leave the verdict *undecided*.
 
 Example:
     >>> from symgd.derivation import derive
@@ -53,6 +57,7 @@ from symgd.verify.sampling import (
     Evaluator,
     comparison_tolerance,
     find_counterexample,
+    is_analytic,
     values_close,
 )
 
@@ -129,24 +134,34 @@ def _check_answer(
         "answer_latex": answer_latex,
         "correct_latex": correct_latex,
     }
+    resolved = exact_numbers(resolved)
     evaluator = Evaluator(context, seed)
     tolerance = comparison_tolerance(resolved, target)
-    rows = list(range(len(evaluator.values)))
+    rows = list(range(evaluator.bulk))
     answers = evaluator.evaluate(resolved, rows)
     targets = evaluator.evaluate(target, rows)
     valid = [k for k in rows if targets[k] is not None][:SAMPLE_POINTS]
+
+    def wrong(k: int, method: str) -> AnswerCheck:
+        example = find_counterexample(context, evaluator, resolved, target, kind, k)
+        observed = evaluator.evaluate(resolved, valid[:HINT_POINTS])
+        hint = find_hint(context, evaluator, theta, kind, observed, valid, tolerance)
+        return AnswerCheck(
+            **make, verdict="wrong", method=method, counterexample=example, hint=hint
+        )
+
     for k in valid:
         if not values_close(answers[k], targets[k], tolerance):
-            example = find_counterexample(context, evaluator, resolved, target, kind, k)
-            observed = evaluator.evaluate(resolved, valid[:HINT_POINTS])
-            hint = find_hint(context, evaluator, theta, kind, observed, valid, tolerance)
-            return AnswerCheck(
-                **make,
-                verdict="wrong",
-                method=f"counterexample at a random point ({DIGITS}-digit arithmetic)",
-                counterexample=example,
-                hint=hint,
-            )
+            return wrong(k, f"counterexample at a random point ({DIGITS}-digit arithmetic)")
+    probes = evaluator.probe((resolved, target))
+    answers += evaluator.evaluate(resolved, probes)
+    targets += evaluator.evaluate(target, probes)
+    # At a probe, an answer undefined where the target is defined is rounding at an extreme.
+    probed = [k for k in probes if targets[k] is not None and answers[k] is not None]
+    for k in probed:
+        if not values_close(answers[k], targets[k], tolerance):
+            where = "an extreme or kink point"
+            return wrong(k, f"counterexample at {where} ({DIGITS}-digit arithmetic)")
     if len(valid) < MIN_SAMPLE_POINTS:
         return AnswerCheck(
             **make,
@@ -154,22 +169,66 @@ def _check_answer(
             method=f"the correct gradient is defined at only {len(valid)} random points",
         )
     seconds = limits.PROOF_SECONDS if time_budget is None else time_budget
-    proved = limits.attempt(
-        seconds, lambda: is_zero(resolved - target, expand=True), False, "simplify"
+    difference = limits.attempt(
+        seconds, lambda: symbolic_difference(resolved - target), None, "simplify"
     )
-    if proved:
+    if difference == 0:
         return AnswerCheck(
             **make, verdict="correct", method="symbolic: simplify(answer - derived) == 0"
+        )
+    if difference is not None and difference.is_number and difference.evalf(DIGITS) != 0:
+        shown = sympy.N(difference, 6)
+        return wrong(valid[0], f"symbolic: answer - derived is the nonzero constant {shown}")
+    checked = f"{len(valid)} random and {len(probed)} extreme/kink points ({DIGITS}-digit)"
+    if is_analytic(resolved, target):
+        return AnswerCheck(
+            **make,
+            verdict="correct",
+            method=(
+                f"sampled (analytic: probability bound 1 - 2^-{len(valid)}): agrees at "
+                f"{checked}; simplify was inconclusive"
+            ),
+            confidence=1 - 0.5 ** len(valid),
         )
     return AnswerCheck(
         **make,
         verdict="correct",
         method=(
-            f"randomised identity test at {len(valid)} random points ({DIGITS}-digit "
-            "arithmetic); simplify was inconclusive"
+            f"sampled (non-analytic: no bound): agrees at {checked}; simplify was "
+            "inconclusive and a kinked difference may vanish on a region only"
         ),
-        confidence=1 - 0.5 ** len(valid),
     )
+
+
+def exact_numbers(expression: sympy.Expr) -> sympy.Expr:
+    """Floats as the exact decimals they were written as (``0.1`` is 1/10, ``1e-12`` stays).
+
+    Example:
+        >>> exact_numbers(sympy.Float(0.1) * sympy.Symbol("w"))
+        w/10
+    """
+    return expression.xreplace({f: sympy.Rational(str(f)) for f in expression.atoms(sympy.Float)})
+
+
+def symbolic_difference(difference: sympy.Expr) -> sympy.Expr:
+    """``difference`` simplified; kinks (``Min``, ``Max``, ``Abs``, ``Heaviside``) as
+    ``Piecewise`` first, so that equal piecewise forms cancel.
+
+    Example:
+        >>> x = sympy.Symbol("x", real=True)
+        >>> symbolic_difference(sympy.Max(x, 0) - x * sympy.Heaviside(x, 0))
+        0
+    """
+    if is_zero(difference, expand=True):
+        return sympy.Integer(0)
+    if is_analytic(difference):
+        simplified = sympy.simplify(difference)
+        return sympy.Integer(0) if simplified == 0 else simplified
+    kinds = (sympy.Min, sympy.Max, sympy.Abs, sympy.Heaviside, sympy.sign)
+    rewritten = difference.replace(
+        lambda e: isinstance(e, kinds), lambda e: e.rewrite(sympy.Piecewise)
+    )
+    return sympy.simplify(sympy.piecewise_fold(rewritten))
 
 
 def check_answers(

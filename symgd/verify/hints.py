@@ -64,6 +64,16 @@ def find_hint(
                     return c * context.m**power
         return None
 
+    if reg != 0:
+        m = context.m
+        for data_factor, reg_factor, words in (
+            (m, 1, "the data term is missing the factor 1/m of the mean (the penalty is right)"),
+            (1, 1 / m, f"lamda*{theta} was divided by m too: only the data term is a mean"),
+            (1 / m, 1, "the data term is divided by m twice (the penalty is right)"),
+            (1, m, f"the penalty term lamda*{theta} is m times too large"),
+        ):
+            if matches(data_factor * s * g + reg_factor * reg):
+                return Hint("factor 1/m", f"one term has the wrong factor of m: {words}")
     whole = ratio(observed, target)
     if whole == -1:
         return Hint(
@@ -79,7 +89,7 @@ def find_hint(
             f"of the mean over the m examples is {extra}",
         )
     if whole is not None:
-        return _factor_hint(whole)
+        return _factor_hint(whole, _has_square(context))
     if reg != 0:
         if matches(s * g):
             return Hint(
@@ -104,7 +114,7 @@ def find_hint(
         ]
         c = ratio(part, s * g)
         if c is not None:
-            return _factor_hint(c)
+            return _factor_hint(c, _has_square(context))
     step = context.derivation.steps[context.params.index(theta)]
     products = [sympy.Mul(*factors) for factors in step.local_derivatives]
     for p, (path, factors) in enumerate(zip(step.paths, step.local_derivatives)):
@@ -152,12 +162,18 @@ def find_hint(
     return None
 
 
-def _factor_hint(c: sympy.Expr) -> Hint:
-    if c == 2:
+def _has_square(context: AnswerContext) -> bool:
+    """Whether the loss squares something (so a factor 2 comes from differentiating it)."""
+    loss = context.derivation.objective.expanded_loss
+    return any(power.exp == 2 for power in loss.atoms(sympy.Pow))
+
+
+def _factor_hint(c: sympy.Expr, square: bool = True) -> Hint:
+    if c == 2 and square:
         detail = (
             "an extra factor 2: the 1/2 in the loss cancels the 2 from differentiating the square"
         )
-    elif c == sympy.Rational(1, 2):
+    elif c == sympy.Rational(1, 2) and square:
         detail = "a factor 2 is missing: differentiating a square brings down a 2"
     elif c == -1:
         return Hint("wrong sign", "the sign of the loss part is wrong")

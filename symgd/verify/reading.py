@@ -18,6 +18,7 @@ import sympy
 
 from symgd.derivation import Derivation
 from symgd.parse import EXAMPLE_INDEX, ParseError, parse_latex, parse_with_sums, symbol
+from symgd.parse.errors import unknown_name_suggestion
 
 
 class AnswerContext:
@@ -46,6 +47,10 @@ class AnswerContext:
         self.table.update({"m": self.m, "lamda": self.lamda})
         self.substitutions = {**objective.substitutions, self.lamda: self.l2}
         self.order = (*self.params, *self.data, self.m)
+
+    def domain(self, name: sympy.Symbol):
+        """The domain of a data symbol (a :class:`~symgd.define.objective.Domain`), or ``None``."""
+        return self.derivation.objective.domain(name) if name in self.data else None
 
     def param(self, name: str | sympy.Symbol) -> sympy.Symbol:
         """The parameter called ``name``; a :class:`ParseError` if there is none."""
@@ -88,6 +93,7 @@ class AnswerContext:
             raise ParseError(
                 f"the answer uses {_names(unknown)}, which is not a parameter, data symbol, "
                 f"intermediate, m or lamda (known: {', '.join(sorted(self.table))})"
+                + _suggestion(expression, unknown, self.table)
             )
         sums = sorted(expression.atoms(sympy.Sum), key=sympy.default_sort_key)
         if not sums:
@@ -117,6 +123,12 @@ class AnswerContext:
             )
             total += coefficient * body
         return total
+
+
+def _suggestion(expression: sympy.Expr, unknown: set, table: dict) -> str:
+    # 'e**(-z)' reads as a symbol e: suggest exp with the student's own exponent.
+    exponents = [str(p.exp) for p in expression.atoms(sympy.Pow) if str(p.base) == "e"]
+    return unknown_name_suggestion((str(s) for s in unknown), table, exponents)
 
 
 def _names(symbols) -> str:

@@ -29,15 +29,21 @@ class Counterexample:
         point: Parameter values, and data values (a list per data symbol for a data set).
         answer: The answer's value there (``nan`` where it is undefined).
         correct: The correct gradient's value.
+        difference: ``answer - correct`` computed in 50 digits (visible when it is too small
+            for the two floats to differ), or ``None``.
     """
 
     point: dict[str, Any]
     answer: float
     correct: float
+    difference: float | None = None
 
     def to_dict(self) -> dict:
         """A JSON-ready dictionary."""
-        return {"point": self.point, "answer": self.answer, "correct": self.correct}
+        data = {"point": self.point, "answer": self.answer, "correct": self.correct}
+        if self.difference is not None:
+            data["difference"] = self.difference
+        return data
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,9 @@ class AnswerCheck:
         kind: ``"per-example"`` or ``"dataset"``.
         verdict: ``"correct"``, ``"wrong"`` or ``"undecided"``.
         method: How it was decided.
-        confidence: For a randomised identity test, :math:`1 - 2^{-N}`; else ``None``.
+        confidence: For a sampled verdict on an analytic difference, :math:`1 - 2^{-N}` for
+            :math:`N` random points; ``None`` for a symbolic verdict and for a difference with
+            kinks or steps (sampling gives no bound there).
         answer_latex: What was understood, as LaTeX (the function's LaTeX for Python).
         correct_latex: The correct gradient of the same kind, as LaTeX.
         counterexample: For a wrong answer.
@@ -199,3 +207,170 @@ def side_by_side(report: AnswerReport, *, format: str = "markdown") -> str:
     parts = [_check_markdown(c) for c in report.checks]
     parts.append("The correct derivation:\n\n$$\n" + derivation + "\n$$")
     return "\n\n".join(parts)
+
+
+GRADES = ("correct", "wrong", "unreadable", "undecided", "missing")
+"""The verdicts a class gradebook uses: a check's verdict, or why there is none."""
+
+
+@dataclass(frozen=True)
+class Grade:
+    """One student's grade for one parameter.
+
+    Attributes:
+        verdict: One of :data:`GRADES`.
+        reason: The hint (wrong), the parser's message (unreadable), the method (undecided).
+        check: The full verdict, when the answer could be read.
+    """
+
+    verdict: str
+    reason: str = ""
+    check: AnswerCheck | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, check: AnswerCheck) -> Grade:
+        """The grade of a verdict: the hint as the reason for a wrong answer."""
+        if check.verdict == "wrong":
+            reason = check.hint.message if check.hint else ""
+        else:
+            reason = "" if check.verdict == "correct" else check.method
+        return cls(check.verdict, reason, check)
+
+    @property
+    def mistake(self) -> str | None:
+        """The mistake a wrong answer matches (``"no hint"`` when none does), else ``None``."""
+        if self.verdict != "wrong":
+            return None
+        hint = self.check.hint if self.check is not None else None
+        return hint.mistake if hint else "no hint"
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dictionary: the full verdict, or the verdict and its reason."""
+        if self.check is not None:
+            return self.check.to_dict()
+        return {"verdict": self.verdict, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ClassReport:
+    """A class graded at once: one :class:`Grade` per student and parameter, and a summary.
+
+    Attributes:
+        params: The parameters, in gradebook order.
+        students: ``(student, {param: Grade})`` in the order of the answers file.
+    """
+
+    params: tuple[str, ...]
+    students: tuple[tuple[str, dict[str, Grade]], ...]
+
+    @property
+    def passed(self) -> bool:
+        """Whether every student answered every parameter correctly."""
+        return all(
+            grades[p].verdict == "correct" for _, grades in self.students for p in self.params
+        )
+
+    def summary(self) -> dict:
+        """Counts per verdict and per mistake, for each parameter.
+
+        Returns:
+            ``{"students": n, "all correct": k, "verdicts": {param: {verdict: count}},
+            "mistakes": {param: {mistake: count}}}`` (mistakes most frequent first).
+        """
+        verdicts = {p: dict.fromkeys(GRADES, 0) for p in self.params}
+        mistakes: dict[str, dict[str, int]] = {p: {} for p in self.params}
+        for _, grades in self.students:
+            for p in self.params:
+                verdicts[p][grades[p].verdict] += 1
+                if grades[p].mistake is not None:
+                    mistakes[p][grades[p].mistake] = mistakes[p].get(grades[p].mistake, 0) + 1
+        return {
+            "students": len(self.students),
+            "all correct": sum(
+                self._correct(grades) == len(self.params) for _, grades in self.students
+            ),
+            "verdicts": verdicts,
+            "mistakes": {
+                p: dict(sorted(m.items(), key=lambda kv: (-kv[1], kv[0])))
+                for p, m in mistakes.items()
+            },
+        }
+
+    def _correct(self, grades: dict[str, Grade]) -> int:
+        return sum(grades[p].verdict == "correct" for p in self.params)
+
+    def gradebook(self) -> list[list[str]]:
+        """Rows of a gradebook CSV, the header first: student, verdicts, reasons, total."""
+        header = ["student", *self.params, *(f"{p} reason" for p in self.params), "total correct"]
+        rows = [header]
+        for student, grades in self.students:
+            rows.append(
+                [
+                    student,
+                    *(grades[p].verdict for p in self.params),
+                    *(grades[p].reason for p in self.params),
+                    str(self._correct(grades)),
+                ]
+            )
+        return rows
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dictionary: ``passed``, every student's verdicts, the summary."""
+        return {
+            "passed": self.passed,
+            "students": {
+                student: {p: grades[p].to_dict() for p in self.params}
+                for student, grades in self.students
+            },
+            "summary": self.summary(),
+        }
+
+    def table(self) -> str:
+        """Plain text: one line per student, then the summary."""
+        width = max([len("student")] + [len(s) for s, _ in self.students])
+        lines = [f"{'student':<{width}}  " + "  ".join(f"{p:<10}" for p in self.params) + "  hints"]
+        for student, grades in self.students:
+            notes = "; ".join(
+                f"{p}: {grades[p].mistake or grades[p].reason}"
+                for p in self.params
+                if grades[p].verdict in ("wrong", "unreadable", "undecided")
+            )
+            verdicts = "  ".join(f"{grades[p].verdict:<10}" for p in self.params)
+            lines.append(f"{student:<{width}}  {verdicts}  {notes}".rstrip())
+        summary = self.summary()
+        lines += [
+            "",
+            f"summary: {summary['students']} students, {summary['all correct']} all correct",
+        ]
+        lines.append(f"{'parameter':<10}  " + "  ".join(f"{g:>10}" for g in GRADES))
+        for p in self.params:
+            counts = summary["verdicts"][p]
+            lines.append(f"{p:<10}  " + "  ".join(f"{counts[g]:>10}" for g in GRADES))
+        for p in self.params:
+            for mistake, number in summary["mistakes"][p].items():
+                lines.append(f"mistake {p}: {mistake}: {number}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def summary_markdown(self) -> str:
+        """The summary as Markdown tables: verdicts per parameter, then mistakes."""
+        summary = self.summary()
+        lines = [
+            f"**{summary['students']} students, {summary['all correct']} all correct**",
+            "",
+            "| parameter | " + " | ".join(GRADES) + " |",
+            "| --- |" + " ---: |" * len(GRADES),
+        ]
+        for p in self.params:
+            counts = summary["verdicts"][p]
+            lines.append(f"| {p} | " + " | ".join(str(counts[g]) for g in GRADES) + " |")
+        mistakes = [(p, m, n) for p in self.params for m, n in summary["mistakes"][p].items()]
+        if mistakes:
+            lines += ["", "| parameter | mistake | students |", "| --- | --- | ---: |"]
+            lines += [f"| {p} | {m} | {n} |" for p, m, n in mistakes]
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return self.summary_markdown()
