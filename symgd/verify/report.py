@@ -51,9 +51,12 @@ class Hint:
     """A common mistake the wrong answer matches.
 
     Attributes:
-        mistake: One of ``"wrong sign"``, ``"constant factor"``, ``"factor 1/m"``,
-            ``"missing chain-rule factor"``, ``"another parameter"``,
-            ``"forgotten regularisation"``, ``"regularisation factor"``, ``"swapped variables"``.
+        mistake: The name of the row of :data:`symgd.verify.mistakes.MISTAKES` that reproduces the
+            answer: ``"wrong sign"``, ``"factor 1/m"``, ``"constant factor"``,
+            ``"forgotten regularisation"``, ``"regularisation factor"``,
+            ``"missing chain-rule factor"``, ``"extra chain-rule factor"``, ``"missing term"``,
+            ``"wrong power"``, ``"swapped prediction"``, ``"another parameter"`` or
+            ``"swapped variables"``.
         message: One sentence for the student.
     """
 
