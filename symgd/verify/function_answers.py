@@ -48,14 +48,21 @@ def _signature(context: AnswerContext, function: Callable) -> list[str]:
         names = list(inspect.signature(function).parameters)
     except (TypeError, ValueError):
         raise ParseError("cannot read the arguments of the Python function") from None
+    if problem := _unknown_argument(context, names):
+        raise ParseError(f"the Python function {problem}")
+    return names
+
+
+def _unknown_argument(context: AnswerContext, names: list[str]) -> str | None:
+    """Why the argument names do not fit the objective (``takes 'q'; …``), or ``None``."""
     allowed = [s.name for s in (*context.params, *context.data)] + ["m"]
     for name in names:
         if name not in allowed:
-            raise ParseError(
-                f"the Python function takes {name!r}; its arguments must be named after the "
-                f"parameters, data symbols or m ({', '.join(allowed)})"
+            return (
+                f"takes {name!r}; its arguments must be named after the parameters, data "
+                f"symbols or m ({', '.join(allowed)})"
             )
-    return names
+    return None
 
 
 def _arguments(theta: numpy.ndarray, data: numpy.ndarray, context) -> dict[str, Any]:
@@ -222,13 +229,8 @@ def _excerpt(output: str) -> str:
 
 
 def _check_names(context: AnswerContext, names: list[str]) -> None:
-    allowed = [s.name for s in (*context.params, *context.data)] + ["m"]
-    for name in names:
-        if name not in allowed:
-            raise StudentFailure(
-                f"the function takes {name!r}; its arguments must be named after the "
-                f"parameters, data symbols or m ({', '.join(allowed)})"
-            )
+    if problem := _unknown_argument(context, names):
+        raise StudentFailure(f"the function {problem}")
 
 
 def _function_hint(context, evaluator, theta, values, kind) -> Hint | None:
