@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from symgd.compile import compile_objective
 from symgd.data import linear_data
 from symgd.define import linear_regression
 from symgd.derivation import derive
@@ -17,6 +18,12 @@ from symgd.derivation import derive
 def seed_derivation():
     """The derivation of the seed example (derived once per test session)."""
     return derive(linear_regression())
+
+
+@pytest.fixture(scope="session")
+def compiled(seed_derivation):
+    """The seed objective compiled to NumPy (a test module may define its own)."""
+    return compile_objective(seed_derivation)
 
 
 @pytest.fixture

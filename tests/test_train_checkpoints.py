@@ -10,7 +10,6 @@ import numpy
 import pytest
 
 from symgd import cli
-from symgd.compile import compile_objective
 from symgd.data import linear_data
 from symgd.training import (
     Callback,
@@ -23,12 +22,6 @@ from symgd.training import (
     momentum,
     train,
 )
-
-
-@pytest.fixture(scope="module")
-def compiled(seed_derivation):
-    return compile_objective(seed_derivation)
-
 
 DATA = linear_data(m=50, noise=0.3, seed=0)
 STEPS_PER_EPOCH = 7  # 40 training examples in batches of 6

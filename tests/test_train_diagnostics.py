@@ -12,7 +12,6 @@ import numpy
 import pytest
 
 from symgd import cli
-from symgd.compile import compile_objective
 from symgd.data import linear_data
 from symgd.training import (
     adam,
@@ -24,12 +23,6 @@ from symgd.training import (
     momentum,
     train,
 )
-
-
-@pytest.fixture(scope="module")
-def compiled(seed_derivation):
-    return compile_objective(seed_derivation)
-
 
 DATA = linear_data(m=100, noise=0.3, seed=0)
 START = {"w": 0.0, "b": 0.0}
