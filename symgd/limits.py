@@ -25,7 +25,9 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -226,3 +228,47 @@ def require_size(expr: sympy.Basic, what: str, limit: int | None = None) -> None
     limit = SIZE_LIMIT if limit is None else limit
     if size(expr, limit) > limit:
         raise TooComplex(what)
+
+
+def run_process(
+    command: list[str],
+    *,
+    timeout: float,
+    cwd: str | os.PathLike | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    """Run an external program with no terminal input and a hard time limit.
+
+    The program gets ``/dev/null`` as its input (TeX or METAFONT asking a question gets an
+    end of file, not a wait) and its own process group: when the time runs out the whole
+    group is killed, so a helper it started (``mktexpk`` → ``mf``) cannot hold the output
+    pipes open and hang the caller.
+
+    Args:
+        command: The program and its arguments.
+        timeout: Seconds before the group is killed.
+        cwd: The working folder.
+        env: The environment (default: this process's).
+
+    Returns:
+        The finished process, its output as text.
+
+    Raises:
+        subprocess.TimeoutExpired: The time ran out (the group was killed).
+
+    Example:
+        >>> run_process(["echo", "hi"], timeout=10).stdout
+        'hi\\n'
+    """
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+    )  # fmt: skip
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

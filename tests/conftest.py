@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from symgd.compile import compile_objective
 from symgd.data import linear_data
 from symgd.define import linear_regression
 from symgd.derivation import derive
+from symgd.limits import run_process
 
 
 @pytest.fixture(scope="session")
@@ -52,11 +52,9 @@ def compile_latex(source: str, folder: Path, name: str = "document") -> Path:
         pytest.fail("pdflatex is not installed (Debian: apt-get install texlive-latex-base)")
     tex = folder / f"{name}.tex"
     tex.write_text(source, encoding="utf-8")
-    result = subprocess.run(
+    result = run_process(
         ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", tex.name],
         cwd=folder,
-        capture_output=True,
-        text=True,
         timeout=120,
     )
     log = (

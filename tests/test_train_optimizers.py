@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pickle
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
+from symgd.limits import run_process
 from symgd.training import (
     OPTIMIZERS,
     SCHEDULES,
@@ -261,11 +261,9 @@ def test_latex_compiles(tmp_path):
         "\\documentclass{article}\\usepackage{amsmath}\\begin{document}\n"
         f"{body}\n\\end{{document}}\n"
     )
-    result = subprocess.run(
+    result = run_process(
         ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", document.name],
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stdout[-2000:]

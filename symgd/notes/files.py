@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
+from symgd.limits import run_process
 from symgd.notes.catalogue import build_notes
 from symgd.notes.document import Notes, to_markdown, to_tex
 
@@ -54,10 +54,7 @@ def compile_pdf(tex: str | Path) -> Path:
         work = Path(folder)
         shutil.copyfile(tex, work / f"{JOB_NAME}.tex")
         for _ in range(2):
-            result = subprocess.run(
-                command, cwd=work, env=environment, capture_output=True, text=True,
-                errors="replace", timeout=300,
-            )  # fmt: skip
+            result = run_process(command, cwd=work, env=environment, timeout=300)
             log = work / f"{JOB_NAME}.log"
             if log.exists():
                 shutil.copyfile(log, tex.with_suffix(".log"))
