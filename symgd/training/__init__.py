@@ -16,6 +16,7 @@ from symgd.training.diagnostics import (
     loss_diverges as loss_diverges,
     loss_oscillates as loss_oscillates,
 )
+from symgd.training.newton import Newton as Newton, newton as newton
 from symgd.training.optimizers import (
     OPTIMIZERS as OPTIMIZERS,
     adagrad as adagrad,
@@ -76,6 +77,8 @@ __all__ = [
     "largest_curvature",
     "loss_diverges",
     "loss_oscillates",
+    "Newton",
+    "newton",
     "OPTIMIZERS",
     "adagrad",
     "adam",

@@ -21,11 +21,13 @@ from pathlib import Path
 import numpy
 
 from symgd.training.callbacks import Callback, EpochInfo
-from symgd.training.optimizers import sgd
+from symgd.training.newton import Newton
+from symgd.training.optimizers import OPTIMIZERS, make_optimizer, sgd
 from symgd.training.transforms import GradientTransformation
 
 Blocks = Sequence[tuple[str, slice]]
-OptimizerOption = GradientTransformation | Callable[[int], GradientTransformation]
+OptimizerOption = GradientTransformation | Callable[[int], GradientTransformation] | str
+Hessian = Callable[[numpy.ndarray, slice | numpy.ndarray], numpy.ndarray]
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,8 @@ class TrainConfig:
     """The options of a run; every keyword of :func:`~symgd.training.runner.gradient_descent`.
 
     Attributes:
-        learning_rate: The step size ``α > 0``; required without ``optimizer``.
+        learning_rate: The step size ``α > 0``; required without ``optimizer`` or with an
+            optimiser's name (Newton's line search needs none).
         epochs: Passes over the training data. Give ``epochs`` or ``steps``.
         steps: Parameter updates to make (a run may end part-way through an epoch).
         batch_size: ``None`` or ``m`` for batch gradient descent, ``1`` for
@@ -45,8 +48,10 @@ class TrainConfig:
         progress: Show a progress bar; default: only when stderr is a terminal.
         optimizer: A :class:`~symgd.training.transforms.GradientTransformation` (e.g.
             ``symgd.training.adam(0.01)``), or a function ``total_steps -> transformation``
-            so that a schedule can span the run. Default: plain gradient descent with
-            ``learning_rate`` (the same numbers as ``symgd.training.sgd``).
+            so that a schedule can span the run, or a name for
+            :func:`~symgd.training.optimizers.make_optimizer` (``"adam"``, ``"newton"`` …).
+            Default: plain gradient descent with ``learning_rate`` (the same numbers as
+            ``symgd.training.sgd``).
         blocks: ``(name, slice)`` per parameter block (a network's ``W1``, ``b1`` …); they
             must cover ``theta`` exactly once. The optimiser sees one array per block and
             gradient norms are recorded per block. Default: one block per parameter.
@@ -61,6 +66,9 @@ class TrainConfig:
         checkpoint_every: Epochs between checkpoints.
         resume: Continue from the newest intact checkpoint in ``checkpoint_dir`` (a damaged
             one is reported and skipped); the result equals an uninterrupted run's.
+        hessian: ``(theta, examples) -> H``, the ``n × n`` Hessian of the same batch loss as
+            ``loss_and_gradient`` (``n = theta.size``); Newton's method
+            (:func:`~symgd.training.newton.newton`) needs it, other optimisers ignore it.
 
     Raises:
         ValueError: A setting is out of range (checked when the config is made).
@@ -88,10 +96,12 @@ class TrainConfig:
     checkpoint_dir: str | Path | None = None
     checkpoint_every: int = 1
     resume: bool = False
+    hessian: Hessian | None = None
 
     def __post_init__(self) -> None:
-        rate = self.learning_rate
-        if (rate is not None or self.optimizer is None) and not (
+        rate, optimizer = self.learning_rate, self.optimizer
+        needs_rate = optimizer is None or (isinstance(optimizer, str) and optimizer in OPTIMIZERS)
+        if (rate is not None or needs_rate) and not (
             rate is not None and rate > 0 and math.isfinite(rate)
         ):
             raise ValueError(f"the learning rate must be a positive number, not {rate}")
@@ -150,7 +160,8 @@ class Plan:
         """The plan of a run over ``n_examples`` examples with ``size`` parameters.
 
         Raises:
-            ValueError: No examples, bad blocks, or a split that leaves no training examples.
+            ValueError: No examples, bad blocks, a split that leaves no training examples, an
+                unknown optimiser name, or Newton's method without a Hessian.
         """
         if n_examples < 1:
             raise ValueError("training needs at least one example")
@@ -163,8 +174,15 @@ class Plan:
         optimizer = config.optimizer
         if optimizer is None:
             optimizer = sgd(config.learning_rate)
+        elif isinstance(optimizer, str):
+            optimizer = make_optimizer(optimizer, config.learning_rate)
         elif not isinstance(optimizer, GradientTransformation):
             optimizer = optimizer(max(total_steps, 1))
+        if isinstance(optimizer, Newton) and config.hessian is None:
+            raise ValueError(
+                "Newton's method needs the Hessian: pass hessian=(theta, examples) -> the n×n "
+                "matrix of second derivatives of the batch loss"
+            )
         blocks = _check_blocks(config.blocks, names, size)
         return cls(names, blocks, training, validation, n_train, batch_size, steps_per_epoch,
                    total_steps, optimizer)  # fmt: skip

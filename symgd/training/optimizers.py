@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from symgd.training.newton import newton
 from symgd.training.rules import UPDATE_RULES
 from symgd.training.schedules import SCHEDULES
 from symgd.training.transforms import (
@@ -257,10 +258,12 @@ def make_optimizer(
     """Build an optimiser from names, as a command line gives them.
 
     Clipping, when asked for, runs before the optimiser: first by value, then by global norm.
+    ``"newton"`` gives :func:`~symgd.training.newton.newton` (its line search chooses the step,
+    so it takes no learning rate, schedule or clipping; the run needs ``hessian=``).
 
     Args:
-        name: A key of :data:`OPTIMIZERS`.
-        learning_rate: The (initial) learning rate.
+        name: A key of :data:`OPTIMIZERS`, or ``"newton"``.
+        learning_rate: The (initial) learning rate; not used by Newton.
         schedule: A key of :data:`SCHEDULES`, or ``None`` for a constant rate.
         total_steps: The length of the run; needed by every schedule but ``constant``.
         clip_norm: If given, chain :func:`clip_by_global_norm` with this norm.
@@ -279,6 +282,12 @@ def make_optimizer(
         ...
         ValueError: unknown optimizer 'adamm'; known: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw
     """  # noqa: E501
+    if name == "newton":
+        if (schedule, clip_norm, clip_value) != (None, None, None):
+            raise ValueError(
+                "newton chooses its step size by a line search: drop the schedule and clipping"
+            )
+        return newton()
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
     rate: LearningRate = learning_rate

@@ -8,7 +8,8 @@ One runner serves batch, stochastic and mini-batch gradient descent:
 where ``B_t`` is the whole training set (batch), one example (stochastic) or a
 shuffled slice of ``batch_size`` examples (mini-batch), and the update is plain
 gradient descent ``u_t = -α ∇J`` unless an optimiser from :mod:`symgd.training.optimizers`
-(momentum, Adam, clipping, schedules …) is given. The runner only needs a
+(momentum, Adam, clipping, schedules …) or Newton's method (:mod:`symgd.training.newton`, which
+also needs ``hessian``) is given. The runner only needs a
 function ``loss_and_gradient(theta, examples)``; :func:`train` wires it to a
 :class:`~symgd.compile.Compiled` objective.
 
@@ -56,6 +57,7 @@ from symgd.training.diagnostics import (
     oscillation,
     scale_advice,
 )
+from symgd.training.newton import Newton, newton_stalled
 from symgd.training.state import RunState, TrainResult
 from symgd.training.transforms import current_learning_rate
 
@@ -85,13 +87,14 @@ def gradient_descent(
             :class:`~symgd.training.config.TrainConfig`: ``learning_rate``, ``epochs`` or
             ``steps``, ``batch_size``, ``seed``, ``tolerance``, ``names``, ``progress``,
             ``optimizer``, ``blocks``, ``validation_split``, ``early_stopping``,
-            ``callbacks``, ``checkpoint_dir``, ``checkpoint_every``, ``resume``.
+            ``callbacks``, ``checkpoint_dir``, ``checkpoint_every``, ``resume``, ``hessian``.
 
     Returns:
         A :class:`~symgd.training.state.TrainResult`.
 
     Raises:
-        ValueError: A setting is out of range, or a checkpoint does not fit this run.
+        ValueError: A setting is out of range, Newton's method has no ``hessian``, or a
+            checkpoint does not fit this run.
 
     Example:
         >>> import numpy
@@ -137,10 +140,11 @@ class _Runner:
         ):
             try:
                 while (length_reached := self._length_reached()) is None:
-                    loss, gradient = self.loss_and_gradient(run.theta, self._next_batch())
+                    batch = self._next_batch()
+                    loss, gradient = self.loss_and_gradient(run.theta, batch)
                     if not (math.isfinite(loss) and numpy.all(numpy.isfinite(gradient))):
                         return self._diverged(loss)
-                    self._step(gradient)
+                    self._step(gradient, loss, batch)
                     if interrupt.raised:
                         raise KeyboardInterrupt
                     if run.position >= self.plan.n_train and (ended := self._end_epoch()):
@@ -195,14 +199,22 @@ class _Runner:
             return plan.training
         return run.order[run.position : run.position + plan.batch_size]
 
-    def _step(self, gradient: numpy.ndarray) -> None:
-        run, blocks = self.state, self.plan.blocks
+    def _step(self, gradient: numpy.ndarray, loss: float, batch: slice | numpy.ndarray) -> None:
+        run, blocks, optimizer = self.state, self.plan.blocks, self.plan.optimizer
         grads = {name: gradient[part] for name, part in blocks}
-        params = {name: run.theta[part] for name, part in blocks}
-        updates, state = self.plan.optimizer.update(grads, run.optimizer_state, params)
-        update = numpy.empty_like(run.theta)
-        for name, part in blocks:
-            update[part] = updates[name]
+        if isinstance(optimizer, Newton):  # one block: the Hessian couples every parameter
+            updates, state = optimizer.update(
+                {"theta": gradient}, run.optimizer_state, {"theta": run.theta},
+                hessian=self.config.hessian(run.theta, batch), value=loss,
+                value_fn=lambda params: self._loss(params["theta"], batch),
+            )  # fmt: skip
+            update = updates["theta"]
+        else:
+            params = {name: run.theta[part] for name, part in blocks}
+            updates, state = optimizer.update(grads, run.optimizer_state, params)
+            update = numpy.empty_like(run.theta)
+            for name, part in blocks:
+                update[part] = updates[name]
         squares = {name: float(numpy.dot(grads[name], grads[name])) for name in grads}
         run.record_step(update, state, _rate(state), squares)
         run.position += self.plan.batch_size
@@ -229,9 +241,13 @@ class _Runner:
         if stopped_early:
             run.ended, run.end_message = "stopped early", stopped_early
             return self._finish(run.ended, run.end_message)
-        if config.tolerance > 0 and abs(previous - loss) <= config.tolerance * max(1.0, abs(loss)):
+        epoch_rates = run.learning_rates[-plan.steps_per_epoch :]
+        stalled = newton_stalled(plan.optimizer, epoch_rates, run.gradient_norms[-1])
+        if stalled or (
+            config.tolerance > 0 and abs(previous - loss) <= config.tolerance * max(1.0, abs(loss))
+        ):
             run.ended = "converged"
-            run.end_message = f"converged after {run.epoch} epochs (loss {loss:.6g})"
+            run.end_message = f"converged after {run.epoch} epochs (loss {loss:.6g}{stalled})"
             return self._finish(run.ended, run.end_message)
         if stop:
             return self._finish("stopped", f"stopped by a callback after {run.epoch} epochs")
