@@ -30,6 +30,10 @@ from symgd.compile.scalar import (
     compile_expression as compile_expression,
     compile_objective as compile_objective,
 )
+from symgd.compile.tensors import (
+    CompiledTensor as CompiledTensor,
+    compile_tensor as compile_tensor,
+)
 
 __all__ = [
     "load_source",
@@ -54,4 +58,6 @@ __all__ = [
     "CompiledExpression",
     "compile_expression",
     "compile_objective",
+    "CompiledTensor",
+    "compile_tensor",
 ]

@@ -187,7 +187,31 @@ def piecewise(conditions: tuple, branches: tuple[Callable, ...], arguments: tupl
 
 
 #: Names the generated code may call, beside ``numpy``.
+def logsumexp_rows(a: numpy.ndarray) -> numpy.ndarray:
+    """``log Σ exp`` over the last axis, shifted by the row maximum (no overflow).
+
+    Example:
+        >>> round(float(logsumexp_rows(numpy.array([1000.0, 1000.0]))), 6)
+        1000.693147
+    """
+    peak = numpy.max(a, axis=-1, keepdims=True)
+    return numpy.log(numpy.sum(numpy.exp(a - peak), axis=-1)) + peak[..., 0]
+
+
+def softmax_rows(a: numpy.ndarray) -> numpy.ndarray:
+    """The softmax over the last axis, shifted by the row maximum (no overflow).
+
+    Example:
+        >>> softmax_rows(numpy.array([[1000.0, 1000.0]])).tolist()
+        [[0.5, 0.5]]
+    """
+    e = numpy.exp(a - numpy.max(a, axis=-1, keepdims=True))
+    return e / numpy.sum(e, axis=-1, keepdims=True)
+
+
 NUMERIC_HELPERS: dict[str, Callable] = {
+    "_logsumexp_rows": logsumexp_rows,
+    "_softmax_rows": softmax_rows,
     "_sigmoid": stable_sigmoid,
     "_sigmoid_derivative": stable_sigmoid_derivative,
     "_softplus_sigmoid": stable_softplus_sigmoid,

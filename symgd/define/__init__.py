@@ -26,6 +26,17 @@ from symgd.define.objective import (
     objective as objective,
     resolve_definitions as resolve_definitions,
 )
+from symgd.define.tensor_text import (
+    ARRAY_FUNCTIONS as ARRAY_FUNCTIONS,
+    tensor_objective as tensor_objective,
+)
+from symgd.define.tensors import (
+    Operation as Operation,
+    Shape as Shape,
+    TensorGraph as TensorGraph,
+    TensorObjective as TensorObjective,
+    shape_text as shape_text,
+)
 
 __all__ = [
     "Objective",
@@ -46,4 +57,11 @@ __all__ = [
     "Network",
     "network",
     "parse_layers",
+    "ARRAY_FUNCTIONS",
+    "tensor_objective",
+    "Operation",
+    "Shape",
+    "TensorGraph",
+    "TensorObjective",
+    "shape_text",
 ]

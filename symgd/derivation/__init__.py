@@ -6,6 +6,17 @@ from symgd.derivation.expanded import (
     expand_network as expand_network,
     scalar_network as scalar_network,
 )
+from symgd.derivation.expansion import (
+    ExpansionCheck as ExpansionCheck,
+    check_gradient as check_gradient,
+    check_hessian as check_hessian,
+)
+from symgd.derivation.hessian import Hessian as Hessian, derive_hessian as derive_hessian
+from symgd.derivation.matrix import (
+    MatrixDerivation as MatrixDerivation,
+    MatrixStep as MatrixStep,
+    derive_tensor as derive_tensor,
+)
 from symgd.derivation.network import (
     EXPANDED_LIMIT as EXPANDED_LIMIT,
     DenseRule as DenseRule,
@@ -50,4 +61,12 @@ __all__ = [
     "expand_network",
     "layer_rule_gradient",
     "EXPANDED_LIMIT",
+    "MatrixDerivation",
+    "MatrixStep",
+    "derive_tensor",
+    "Hessian",
+    "derive_hessian",
+    "ExpansionCheck",
+    "check_gradient",
+    "check_hessian",
 ]

@@ -1,6 +1,9 @@
 """The only entry for user text: expressions in SymPy syntax and LaTeX, parsed safely."""
 
-from symgd.parse.errors import ParseError as ParseError
+from symgd.parse.budgets import parse_tree as parse_tree
+from symgd.parse.builder import ExpressionBuilder as ExpressionBuilder
+from symgd.parse.declarations import parse_declarations as parse_declarations
+from symgd.parse.errors import ParseError as ParseError, excerpt as excerpt
 from symgd.parse.expressions import (
     parse_definition as parse_definition,
     parse_expression as parse_expression,
@@ -23,6 +26,10 @@ from symgd.parse.sums import (
 )
 
 __all__ = [
+    "ExpressionBuilder",
+    "parse_tree",
+    "parse_declarations",
+    "excerpt",
     "ParseError",
     "parse_definition",
     "parse_expression",
