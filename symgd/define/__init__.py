@@ -28,6 +28,7 @@ from symgd.define.objective import (
 )
 from symgd.define.tensor_text import (
     ARRAY_FUNCTIONS as ARRAY_FUNCTIONS,
+    tensor_expression as tensor_expression,
     tensor_objective as tensor_objective,
 )
 from symgd.define.tensors import (
@@ -59,6 +60,7 @@ __all__ = [
     "parse_layers",
     "ARRAY_FUNCTIONS",
     "tensor_objective",
+    "tensor_expression",
     "Operation",
     "Shape",
     "TensorGraph",

@@ -304,3 +304,31 @@ def tensor_objective(
         TensorObjective('sum(softplus(-y*(X@w + b)))/m', params='w[d], b', data='X[m,d], y[m]')
     """
     return build_objective(loss, params, data, tuple(define))
+
+
+def tensor_expression(
+    objective: TensorObjective, text: str, graph: TensorGraph | None = None
+) -> tuple[sympy.Expr, TensorGraph]:
+    """Parse more text (an answer, a prediction) against an objective's declarations.
+
+    Args:
+        objective: Whose parameters, data, shape letters and definitions the text may use.
+        text: NumPy notation, e.g. ``"X.T @ (sigmoid(X@w + b) - y)/m"``.
+        graph: The graph to add operations to (default: a copy of the objective's).
+
+    Returns:
+        The element-wise expression and the graph it refers to.
+
+    Raises:
+        ParseError: As :func:`tensor_objective`.
+
+    Example:
+        >>> objective = tensor_objective("sum((X@w - y)**2)/(2*m)", "w[d]", "X[m,d], y[m]")
+        >>> expr, graph = tensor_expression(objective, "X.T @ (X@w - y)/m")
+        >>> graph.shape(expr)
+        (d,)
+    """
+    graph = objective.graph.copy() if graph is None else graph
+    table = {s.name: s for s in (*objective.params, *objective.data, *objective.letters)}
+    table.update({s.name: s for s, op in graph.nodes.items() if op.kind == "let"})
+    return _build(text, table, graph), graph
