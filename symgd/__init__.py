@@ -16,6 +16,7 @@ from symgd.compile import (
     compile_expression as compile_expression,
     compile_network as compile_network,
     compile_objective as compile_objective,
+    compile_tensor as compile_tensor,
 )
 from symgd.data import digits_dataset as digits_dataset, linear_data as linear_data
 from symgd.define import (
@@ -24,16 +25,24 @@ from symgd.define import (
     logistic_regression as logistic_regression,
     network as network,
     objective as objective,
+    tensor_objective as tensor_objective,
 )
 from symgd.derivation import (
     ChainStep as ChainStep,
     Derivation as Derivation,
+    check_expanded_gradient as check_expanded_gradient,
     derive as derive,
+    derive_hessian as derive_hessian,
     derive_network as derive_network,
+    derive_tensor as derive_tensor,
 )
 from symgd.functions import sigmoid as sigmoid, softplus as softplus
 from symgd.parse import ParseError as ParseError, parse_expression as parse_expression
 from symgd.render import (
+    matrix_document as matrix_document,
+    matrix_latex as matrix_latex,
+    matrix_markdown as matrix_markdown,
+    matrix_text as matrix_text,
     to_document as to_document,
     to_latex as to_latex,
     to_markdown as to_markdown,
@@ -44,6 +53,7 @@ from symgd.training import (
     gradient_descent as gradient_descent,
     train as train,
     train_network as train_network,
+    train_tensor as train_tensor,
 )
 from symgd.verify import (
     GradientCheck as GradientCheck,
@@ -54,6 +64,16 @@ from symgd.verify import (
 )
 
 __all__ = [
+    "compile_tensor",
+    "tensor_objective",
+    "derive_hessian",
+    "derive_tensor",
+    "check_expanded_gradient",
+    "matrix_document",
+    "matrix_latex",
+    "matrix_markdown",
+    "matrix_text",
+    "train_tensor",
     "ChainStep",
     "Compiled",
     "Derivation",

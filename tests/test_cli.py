@@ -100,7 +100,6 @@ BAD = [
     ["derive", "(y-w*x)**2", "--params", "w", "--data", "x"],
     ["derive", "x**", "--params", "x"],
     ["train", *SEED, "--csv", "/nonexistent.csv", "--init", "w=0,b=0", "--lr", "0.1"],
-    ["train", *SEED, "--csv", "SEEDCSV", "--init", "w=0", "--lr", "0.1"],
     ["train", *SEED, "--csv", "SEEDCSV", "--init", "w=0,b=0,c=1", "--lr", "0.1"],
     ["train", *SEED, "--csv", "SEEDCSV", "--init", "w=0,b=0", "--lr", "-1"],
     ["train", *SEED, "--csv", "SEEDCSV", "--init", "w=0,b=0", "--lr", "abc"],

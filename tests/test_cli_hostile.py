@@ -47,6 +47,8 @@ SHORT = ("import", "latex", "shell", "nul", "empty", "digits", "unicode")
 SEED = {"--params": "w,b", "--data": "x,y"}
 LOSS = "(y - w*x - b)**2/2"
 TRAINING = {"--lr": "0.1", "--epochs": "2", "--batch-size": "8", "--optimizer": "sgd"}
+VECTOR = {"--params": "w[d], b", "--data": "X[m,d], y[m]"}
+VECTOR_LOSS = "sum((X@w + b - y)**2)/(2*m)"
 EXTRA_TRAINING = {"--tolerance": "0", "--clip-norm": "1", "--val-split": "0.2", "--seed": "0"}
 
 #: command -> (the words before the options, the valid options, fields that take a hostile value)
@@ -159,12 +161,45 @@ COMMANDS: dict[str, tuple[list[str], dict[str, str], dict[str, tuple[str, ...] |
         },
     ),
     "demo": (["demo"], {}, {}),
+    "derive-vector": (
+        ["derive", VECTOR_LOSS, "--hessian"],
+        {**VECTOR, "--define": "z=X@w+b", "--format": "json"},
+        {"LOSS": None, "--params": None, "--data": None, "--define": None},
+    ),
+    "train-vector": (
+        ["train", VECTOR_LOSS, "--standardize"],
+        {
+            **VECTOR,
+            "--csv": "SEED",
+            "--columns": "X=x",
+            "--init": "b=0",
+            "--lr": "0.1",
+            "--epochs": "2",
+        },  # fmt: skip
+        {
+            "LOSS": None,
+            "--params": None,
+            "--data": None,
+            "--columns": None,
+            "--set": None,
+            "--init": None,
+            "--optimizer": SHORT,
+        },
+    ),
+    "check-vector": (
+        ["check", VECTOR_LOSS],
+        {**VECTOR, "--grad": "w=X.T @ (X@w + b - y)/m"},
+        {"LOSS": None, "--grad": None},
+    ),
 }
 
 
 #: Fields where an empty value means "not given": the default, rightly accepted.
 EMPTY_IS_UNSET = {
     ("notes", "--init"),  # every parameter starts at 0
+    ("train", "--init"),
+    ("train-vector", "--init"),
+    ("train-vector", "--set"),
     ("plot-path", "--init"),
     ("net-derive", "--output-activation"),  # identity
     ("check-answers", "ANSWER-CELL"),  # a student who gave no answer: exit 1, not bad input
@@ -181,7 +216,7 @@ def argv_for(command: str, field: str, value: str, files: dict[str, Path]) -> li
     words = [files.get(word, word) for word in words]
     options = dict(options)
     if field in ("LOSS", "TOPIC"):
-        words = [value if word in (LOSS, "TOPIC") else word for word in words]
+        words = [value if word in (LOSS, VECTOR_LOSS, "TOPIC") else word for word in words]
         words = [str(w) for w in words]
     elif field == "--grad-name":
         options["--grad"] = f"{value}=(w*x + b - y)*x"

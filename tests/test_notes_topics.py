@@ -249,3 +249,78 @@ def test_topic_compiles_with_pdflatex(topic, tmp_path):
     markdown = write_notes(notes_module.build_notes(topic), tmp_path / f"{topic}.md")[0]
     text = markdown.read_text(encoding="utf-8")
     assert text.startswith("# ") and text.count("$$") % 2 == 0 and "\\begin{aligned}" in text
+
+
+# ---------------------------------------------------------------- in vector form
+
+#: topic: LaTeX the "In vector form" section must show (from render's matrix printer)
+VECTOR_FORM = {
+    "linear-regression": [
+        r"\boldsymbol{\hat{y}} &= \boldsymbol{X} \boldsymbol{w} + b",
+        r"\nabla_{\boldsymbol{w}} J &= ",
+        r"\boldsymbol{X}^{\top} \left(\boldsymbol{\hat{y}} - \boldsymbol{y}\right)",
+    ],
+    "logistic-regression": [
+        r"\boldsymbol{p} &= \sigma\left(\boldsymbol{z}\right)",
+        r"\boldsymbol{X}^{\top} \left(\boldsymbol{p} - \boldsymbol{y}\right)",
+        r"\nabla^{2}_{\boldsymbol{w} \boldsymbol{w}} J &= ",
+        r"\operatorname{diag}\left(",
+        "Newton's method",
+    ],
+    "softmax-regression": [
+        r"\boldsymbol{W} \in \mathbb{R}^{k \times d}",
+        r"\nabla_{\boldsymbol{W}} J &= ",
+        r"\left(\boldsymbol{P} - \boldsymbol{Y}\right)^{\top} \boldsymbol{X}",
+    ],
+    "regularization": [r"\lambda \boldsymbol{w}", r"\lambda I"],
+}
+
+
+def _section(note, heading):
+    return next(i for i, section in enumerate(note.sections) if section.heading == heading)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("topic", VECTOR_FORM)
+def test_vector_form_follows_the_scalar_form(derivations_only, topic):
+    note = derivations_only[topic]
+    vector = _section(note, "In vector form")
+    first_scalar = (
+        0 if topic != "regularization" else _section(note, "L2 penalty (ridge, weight decay)")
+    )
+    assert vector > first_scalar
+    tex, md = to_tex(note), to_markdown(note)
+    block = tex[tex.index("\\section{In vector form}") :]
+    end = block.find("\\section{", 1)  # up to the next section
+    block = block if end < 0 else block[:end]
+    for needed in VECTOR_FORM[topic]:
+        assert needed in block, (topic, needed)
+    assert "shape of what it differentiates" in block and "_t" not in block
+    assert md.count("$$") % 2 == 0 and "## In vector form" in md
+    assert any(name.startswith("vector dJ/d") for name in note.formulas)
+
+
+@pytest.mark.slow
+def test_logistic_hessian_is_shown_with_p(derivations_only):
+    note = derivations_only["logistic-regression"]
+    assert "vector d2J/dwdw" in note.formulas
+    tex = to_tex(note)
+    line = next(row for row in tex.splitlines() if row.startswith(r"\nabla^{2}_{\boldsymbol{w} \b"))
+    assert r"\boldsymbol{p}" in line and r"\sigma" not in line
+
+
+def test_a_wrong_matrix_gradient_is_refused():
+    """The builder checks the matrix form element by element before showing it."""
+    import dataclasses
+
+    from symgd.define import tensor_objective
+    from symgd.derivation import derive_tensor
+    from symgd.notes.builder import Builder
+
+    derivation = derive_tensor(tensor_objective("sum((X@w - y)**2)/(2*m)", "w[d]", "X[m,d], y[m]"))
+    w = derivation.objective.params[0]
+    wrong = dataclasses.replace(derivation, gradient={w: 2 * derivation.gradient[w]})
+    builder = Builder("test", Notation(), None, with_code=False)
+    builder.matrix_form(derivation)  # the right one is shown
+    with pytest.raises(ArithmeticError, match="differs from sympy.diff"):
+        builder.matrix_form(wrong)

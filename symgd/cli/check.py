@@ -24,10 +24,17 @@ from symgd.cli.options import (
     refuse_steps,
 )
 from symgd.data import csv_header, read_csv_rows
+from symgd.define import tensor_objective
 from symgd.define.objective import with_domains
-from symgd.derivation import Derivation, derive
+from symgd.derivation import Derivation, derive, derive_tensor
 from symgd.parse import parse_name
-from symgd.verify import check_answers, check_class, read_answer, split_function
+from symgd.verify import (
+    check_answers,
+    check_class,
+    check_tensor_answers,
+    read_answer,
+    split_function,
+)
 from symgd.verify.sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT, StudentFunction, parse_size
 
 __all__ = ["register"]
@@ -106,6 +113,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    if _is_tensor(args):
+        return _check_tensors(args)
     objective_ = with_domains(read_objective(args), args.domain)
     refuse_steps(objective_)  # the verdicts evaluate the gradient
     derivation = derive(objective_)
@@ -117,6 +126,47 @@ def _cmd_check(args: argparse.Namespace) -> int:
         return _class(derivation, args, params, form)
     if args.format == "csv":
         raise UsageError("--format csv is a gradebook: it needs --answers FILE.csv")
+    answers = _collect(derivation, args, params)
+    # Every text is parsed before any checking starts: hostile text stops everything (exit 2).
+    for value in answers.values():
+        if isinstance(value, str):
+            read_answer(derivation, value, form=form)
+    report = check_answers(derivation, answers, form=form, seed=args.seed)
+    emit(json_text(report.to_dict()) if args.format == "json" else report.table(), args.output)
+    return 0 if report.passed else 1
+
+
+def _is_tensor(args: argparse.Namespace) -> bool:
+    """Whether the objective is a vector/matrix one: shapes declared, or ``@``/``.T`` used."""
+    texts = [args.loss or "", *(args.define or [])]
+    return "[" in f"{args.params}{args.data}" or any("@" in t or ".T" in t for t in texts)
+
+
+def _check_tensors(args: argparse.Namespace) -> int:
+    """``symgd check`` of a vector/matrix objective: text, LaTeX or NumPy-function answers."""
+    for given, option in ((args.l2 is not None, "--l2"), (args.domain, "--domain")):
+        if given:
+            raise UsageError(
+                f"{option} is for scalar objectives; a vector/matrix objective is written out "
+                "whole, e.g. 'sum((X@w - y)**2)/(2*m) + 0.01/2*sum(w**2)'"
+            )
+    if args.answers:
+        raise UsageError("--answers grades a class for scalar objectives only; use --grad")
+    if args.format == "csv":
+        raise UsageError("--format csv is a gradebook: it needs --answers FILE.csv")
+    derivation = derive_tensor(
+        tensor_objective(args.loss, args.params, args.data, define=args.define or ())
+    )
+    params = [p.name for p in derivation.objective.params]
+    answers = _collect(derivation, args, params)
+    form = "latex" if args.latex else None
+    report = check_tensor_answers(derivation, answers, form=form, seed=args.seed)
+    emit(json_text(report.to_dict()) if args.format == "json" else report.table(), args.output)
+    return 0 if report.passed else 1
+
+
+def _collect(derivation, args: argparse.Namespace, params: list[str]) -> dict:
+    """The answers of ``--grad`` and ``--python``, by parameter name."""
     answers: dict = {}
     for item in args.grad:
         name, equals, text = item.partition("=")
@@ -133,13 +183,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 answers.setdefault(key, part)
     if not answers:
         raise UsageError('no answers given; use --grad w="...", --python or --answers')
-    # Every text is parsed before any checking starts: hostile text stops everything (exit 2).
-    for value in answers.values():
-        if isinstance(value, str):
-            read_answer(derivation, value, form=form)
-    report = check_answers(derivation, answers, form=form, seed=args.seed)
-    emit(json_text(report.to_dict()) if args.format == "json" else report.table(), args.output)
-    return 0 if report.passed else 1
+    return answers
 
 
 def _answer_name(name: str, params: list[str], option: str, answers: dict) -> str:

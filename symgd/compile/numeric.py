@@ -186,7 +186,6 @@ def piecewise(conditions: tuple, branches: tuple[Callable, ...], arguments: tupl
     return out[()] if out.ndim == 0 else out
 
 
-#: Names the generated code may call, beside ``numpy``.
 def logsumexp_rows(a: numpy.ndarray) -> numpy.ndarray:
     """``log Σ exp`` over the last axis, shifted by the row maximum (no overflow).
 
@@ -209,9 +208,32 @@ def softmax_rows(a: numpy.ndarray) -> numpy.ndarray:
     return e / numpy.sum(e, axis=-1, keepdims=True)
 
 
+def logsumexp_softmax_rows(a: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray]:
+    r"""``logsumexp`` and ``softmax`` over the last axis together, from one exponential.
+
+    .. math:: e = e^{a - \max a}, \quad s = \textstyle\sum e, \qquad
+        \operatorname{logsumexp}(a) = \max a + \log s, \quad \operatorname{softmax}(a) = e / s
+
+    Softmax regression needs both (the loss and its gradient).
+
+    Example:
+        >>> lse, p = logsumexp_softmax_rows(numpy.array([[1000.0, 1000.0], [0.0, -1000.0]]))
+        >>> lse.round(6).tolist(), p.tolist()
+        ([1000.693147, 0.0], [[0.5, 0.5], [1.0, 0.0]])
+    """
+    peak = numpy.max(a, axis=-1, keepdims=True)
+    e = numpy.subtract(a, peak)
+    e = numpy.exp(e, out=_out(e))
+    total = numpy.sum(e, axis=-1, keepdims=True)
+    softmax = numpy.divide(e, total, out=_out(e))
+    return numpy.log(total[..., 0]) + peak[..., 0], softmax
+
+
+#: Names the generated code may call, beside ``numpy``.
 NUMERIC_HELPERS: dict[str, Callable] = {
     "_logsumexp_rows": logsumexp_rows,
     "_softmax_rows": softmax_rows,
+    "_logsumexp_softmax_rows": logsumexp_softmax_rows,
     "_sigmoid": stable_sigmoid,
     "_sigmoid_derivative": stable_sigmoid_derivative,
     "_softplus_sigmoid": stable_softplus_sigmoid,

@@ -41,6 +41,9 @@ ARRAY_FUNCTIONS = {
     "logsumexp": "log(sum(exp(.))) over the last axis, computed stably",
     "dot": "the inner product of two vectors",
     "outer": "the outer product of two vectors",
+    "softmax": "exp(.)/sum(exp(.)) over the last axis, computed stably",
+    "ones": "an array of ones with the given sizes, e.g. ones(m) or ones(m, d)",
+    "eye": "the identity matrix of a size, e.g. eye(d)",
 }
 
 EXAMPLE_LETTER = "m"
@@ -116,6 +119,8 @@ class TensorBuilder(ExpressionBuilder):
 
     def array_call(self, node: ast.Call) -> sympy.Expr:
         name = node.func.id  # type: ignore[attr-defined]
+        if name in ("ones", "eye"):
+            return self.filled(node, name)
         axis = self.axis(node)
         counts = {"dot": 2, "outer": 2}
         expected = counts.get(name, 1)
@@ -140,14 +145,23 @@ class TensorBuilder(ExpressionBuilder):
         value, shape = args[0], self.shape(args[0])
         if name in ("sum", "mean"):
             return self.reduce(value, shape, axis, mean=name == "mean")
+        if name in ("logsumexp", "softmax") and axis is not None and axis == len(shape) - 1:
+            axis = None  # the last axis is the one these work over
         if axis is not None:
-            raise self.reject(f"axis= in {name}(...)", "only sum, mean and logsumexp take an axis")
+            hint = (
+                "only sum and mean take an axis"
+                if name not in ("logsumexp", "softmax")
+                else f"{name} works over the last axis; transpose with .T for the other"
+            )
+            raise self.reject(f"axis={axis} in {name}(...)", hint)
         if name == "norm":
             return sympy.Abs(value) if not shape else self.operation("norm", (value,), ())
         if name == "logsumexp":
             if not shape:
                 return value
             return self.operation("logsumexp", (value,), shape[:-1])
+        if name == "softmax":
+            return self.operation("softmax", (value,), shape) if shape else sympy.Integer(1)
         if name == "diag":
             if len(shape) == 1:
                 return self.operation("diag", (value,), (shape[0], shape[0]))
@@ -160,11 +174,37 @@ class TensorBuilder(ExpressionBuilder):
             )
         return self.operation(name, (value,), () if name in ("trace", "det") else shape)
 
+    def filled(self, node: ast.Call, name: str) -> sympy.Expr:
+        """``ones(m)``, ``ones(m, d)`` or ``eye(d)``: sizes are shape letters or integers."""
+        counts = (1,) if name == "eye" else (1, 2)
+        if node.keywords or len(node.args) not in counts:
+            raise ParseError(
+                f"{name} takes {' or '.join(map(str, counts))} sizes (shape letters or "
+                f"integers) in {excerpt(self.segment(node))}, e.g. ones(m, d) or eye(d)"
+            )
+        shape = tuple(self.size_of(argument, name) for argument in node.args)
+        if name == "eye":
+            return self.operation("identity", (), shape * 2)
+        return self.operation("ones", (), shape)
+
+    def size_of(self, node: ast.AST, name: str) -> sympy.Expr:
+        if isinstance(node, ast.Constant) and type(node.value) is int and 0 < node.value <= 10**6:
+            return sympy.Integer(node.value)
+        letter = self.symbols.get(node.id) if isinstance(node, ast.Name) else None
+        if letter is None or not letter.is_integer:
+            raise ParseError(
+                f"a size in {name}(...) is a shape letter or an integer from 1 to 10^6, got "
+                f"{excerpt(self.segment(node))}"
+            )
+        return letter
+
     def axis(self, node: ast.Call) -> int | None:
         axis = None
         for keyword in node.keywords:
             if keyword.arg != "axis" or not isinstance(keyword.value, ast.Constant):
                 raise self.reject(f"keyword argument in {node.func.id}(...)", "only axis=0 or 1")  # type: ignore[attr-defined]
+            if axis is not None:
+                raise self.reject("axis= given twice", "give one axis")
             axis = keyword.value.value
             if type(axis) is not int or axis not in (0, 1):
                 raise self.reject(f"axis={axis!r}", "write axis=0 (down columns) or axis=1 (rows)")
@@ -220,6 +260,9 @@ def build_objective(loss: str, params: str, data: str, define: tuple[str, ...]) 
         if letter in table:
             raise ParseError(f"'{letter}' is a shape letter and cannot also be a symbol name")
         table[letter] = value
+    for name in table:
+        if name in ARRAY_FUNCTIONS or name in FUNCTIONS:
+            raise ParseError(f"'{name}' is the name of a function; choose another name")
     for text in define:
         name, _ = _definition(text, table, graph)
         table[name.name] = name
@@ -282,9 +325,10 @@ def tensor_objective(
     Shapes are declared with brackets: ``"w[d], b"``, ``"X[m,d], y[m]"``. ``@`` is the matrix
     product, ``*`` ``/`` ``**`` and every function are element-wise, ``.T`` transposes;
     ``sum``, ``mean`` (optionally ``axis=0/1``), ``norm`` (2-norm, Frobenius for matrices),
-    ``trace``, ``det``, ``inv``, ``diag``, ``logsumexp`` (over the last axis), ``dot`` and
-    ``outer`` exist. The shape letter ``m`` is the example axis (mini-batches slice it) and may
-    be used as a number.
+    ``trace``, ``det``, ``inv``, ``diag``, ``logsumexp`` and ``softmax`` (over the last axis),
+    ``dot``, ``outer``, ``ones(m, d)`` and ``eye(d)`` (sizes: shape letters or integers)
+    exist. The shape letter ``m`` is the example axis (mini-batches slice it) and may be used
+    as a number.
 
     Args:
         loss: The objective, e.g. ``"sum(softplus(-y*(X@w + b)))/m"``.

@@ -8,8 +8,8 @@ from symgd.derivation.expanded import (
 )
 from symgd.derivation.expansion import (
     ExpansionCheck as ExpansionCheck,
-    check_gradient as check_gradient,
-    check_hessian as check_hessian,
+    check_expanded_gradient as check_expanded_gradient,
+    check_expanded_hessian as check_expanded_hessian,
 )
 from symgd.derivation.hessian import Hessian as Hessian, derive_hessian as derive_hessian
 from symgd.derivation.matrix import (
@@ -67,6 +67,6 @@ __all__ = [
     "Hessian",
     "derive_hessian",
     "ExpansionCheck",
-    "check_gradient",
-    "check_hessian",
+    "check_expanded_gradient",
+    "check_expanded_hessian",
 ]

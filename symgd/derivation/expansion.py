@@ -10,7 +10,7 @@ Example:
     >>> from symgd.define import tensor_objective
     >>> from symgd.derivation.matrix import derive_tensor
     >>> derivation = derive_tensor(tensor_objective("0.5*x@A@x", "x[n]", "A[n,n]"))
-    >>> check_gradient(derivation).worst < 1e-20
+    >>> check_expanded_gradient(derivation).worst < 1e-20
     True
 """
 
@@ -205,13 +205,13 @@ def compare(
     return ExpansionCheck({s.name: n for s, n in sizes.items()}, elements, worst, where)
 
 
-def check_gradient(derivation, *, points: int = 2, seed: int = 0) -> ExpansionCheck:
+def check_expanded_gradient(derivation, *, points: int = 2, seed: int = 0) -> ExpansionCheck:
     """Check every gradient of a :class:`~symgd.derivation.matrix.MatrixDerivation`."""
     results = {f"∂J/∂{p}": (g, (p,)) for p, g in derivation.gradient.items()}
     return compare(derivation.objective, derivation.graph, results, points=points, seed=seed)
 
 
-def check_hessian(hessian, *, points: int = 2, seed: int = 0) -> ExpansionCheck:
+def check_expanded_hessian(hessian, *, points: int = 2, seed: int = 0) -> ExpansionCheck:
     """Check every block of a :class:`~symgd.derivation.hessian.Hessian`."""
     results = {f"∂²J/∂{q}∂{p}": (h, (q, p)) for (q, p), h in hessian.blocks.items()}
     objective = hessian.derivation.objective

@@ -24,6 +24,7 @@ import sympy
 
 from symgd.define import Shape, TensorGraph
 from symgd.derivation.matrix import MatrixDerivation, _Builder, _tidy, backward
+from symgd.display import display_latex
 
 DIRECTION = "_v"
 
@@ -35,6 +36,9 @@ class Hessian:
     derivation: MatrixDerivation
     graph: TensorGraph
     blocks: dict[tuple[sympy.Symbol, sympy.Symbol], sympy.Expr]
+
+    def _repr_latex_(self) -> str | None:
+        return display_latex(self)
 
 
 class _Extract:
@@ -101,7 +105,7 @@ def derive_hessian(derivation: MatrixDerivation) -> Hessian:
 
     Returns:
         The :class:`Hessian`; its blocks are checked by
-        :func:`~symgd.derivation.expansion.check_hessian`.
+        :func:`~symgd.derivation.expansion.check_expanded_hessian`.
 
     Raises:
         ValueError: A parameter is a matrix (its Hessian is a 4-way tensor), or the objective

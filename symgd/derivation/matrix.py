@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import sympy
 
 from symgd.define import Operation, Shape, TensorGraph, TensorObjective
+from symgd.display import display_latex
 
 _LINEAR = frozenset({"matmul", "outer", "transpose", "sum", "diag"})
 
@@ -113,13 +114,20 @@ class _Builder:
         node = self.node(a)
         if node is not None and node.kind == "transpose":
             return node.args[0]
-        if node is not None and node.kind == "matmul" and self.base(node.args[0])[1]:
-            return self.matmul(self.transpose(node.args[1]), self.transpose(node.args[0]))
-        if (
-            node is not None
-            and node.kind in ("identity",)
-            or (node is not None and node.kind == "diag" and len(node.shape) == 2)
-        ):
+        if node is not None and node.kind == "ones":
+            return self.ones(shape[::-1])
+        if node is not None and node.kind == "outer":
+            return self.outer(node.args[1], node.args[0])
+        if node is not None and node.kind == "matmul":
+            factors = self.chain(a)
+            marks = sum(self.transposed_cost(f) for f in factors)
+            free = sum(self.symmetric(f) for f in factors)
+            if len(factors) - marks - free <= marks + 1:  # (ABᵀC)ᵀ = CᵀBAᵀ when no longer
+                product = self.transpose(factors[-1])
+                for factor in reversed(factors[:-1]):
+                    product = self.matmul(product, self.transpose(factor))
+                return product
+        if self.symmetric(a):
             return a
         if (
             node is None
@@ -131,6 +139,28 @@ class _Builder:
                 {s: self.transpose(s) for s in a.free_symbols if len(self.shape(s)) == 2}
             )
         return self.op("transpose", (a,), shape[::-1])
+
+    def chain(self, a: sympy.Expr) -> list[sympy.Expr]:
+        """The factors of a product of matrices ``A @ B @ C`` (nested matmul nodes), in order."""
+        node = self.node(a)
+        if node is None or node.kind != "matmul" or len(node.shape) != 2:
+            return [a]
+        left, right = node.args
+        if len(self.shape(left)) != 2 or len(self.shape(right)) != 2:
+            return [a]
+        return self.chain(left) + self.chain(right)
+
+    def symmetric(self, a: sympy.Expr) -> bool:
+        """Whether ``a`` is its own transpose by construction (``I``, ``diag(v)``)."""
+        node = self.node(a)
+        return node is not None and (
+            node.kind == "identity" or (node.kind == "diag" and len(node.shape) == 2)
+        )
+
+    def transposed_cost(self, a: sympy.Expr) -> int:
+        """1 if ``a`` is printed with a transpose (its own transpose is then free), else 0."""
+        node = self.node(a)
+        return int(node is not None and node.kind == "transpose")
 
     def matmul(self, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
         if _zero(a) or _zero(b):
@@ -204,10 +234,29 @@ class _Builder:
         return self.broadcast_to(value, shape)
 
 
+def _matmul_by_ones(b: _Builder, op: Operation, k: int, bar: sympy.Expr) -> sympy.Expr | None:
+    r"""The adjoint of argument ``k`` of ``A @ C`` when the product's adjoint is ``bar`` everywhere.
+
+    ``(s\mathbf{1}) C^\top`` repeats the row sums of ``C`` (a row broadcasts by itself) and
+    ``A^\top (s\mathbf{1})`` is ``s`` times the column sums of ``A``.
+    """
+    a, c = op.args
+    sa, sc = b.shape(a), b.shape(c)
+    if k == 0:
+        return bar * c if len(sc) == 1 else bar * b.total(c, 1)
+    if len(sc) == 1:
+        return bar * a if len(sa) == 1 else bar * b.total(a, 0)
+    return b.columns(bar * (a if len(sa) == 1 else b.total(a, 0)), sc)
+
+
 def _vjp(b: _Builder, node: sympy.Symbol, op: Operation, k: int, bar: sympy.Expr) -> sympy.Expr:
     """The adjoint of argument ``k`` of ``node = op(...)`` given the node's adjoint ``bar``."""
     args, kind = op.args, op.kind
-    if kind in ("matmul", "outer", "transpose", "inv", "diag"):
+    if kind == "matmul" and not b.shape(bar):
+        ones = _matmul_by_ones(b, op, k, bar)  # s·1 as an adjoint: sums and rows, no ones(m)
+        if ones is not None:
+            return ones
+    if kind in ("matmul", "outer", "transpose", "inv", "diag", "softmax"):
         bar = b.broadcast_to(bar, op.shape)  # these rules need the adjoint's full shape
     if kind == "let":
         return bar
@@ -251,6 +300,10 @@ def _vjp(b: _Builder, node: sympy.Symbol, op: Operation, k: int, bar: sympy.Expr
         if len(shape) == 1:
             return bar * sympy.exp(args[0] - node)
         return b.columns(bar, shape) * b.op("softmax", (args[0],), shape)
+    if kind == "softmax":  # s ⊙ (s̄ − (s̄·s) per row)
+        shape = b.shape(args[0])
+        row = b.total(bar * node) if len(shape) == 1 else b.columns(b.total(bar * node, 1), shape)
+        return node * (bar - row)
     raise ValueError(f"no derivative rule for the operation {kind!r}")
 
 
@@ -275,7 +328,11 @@ def backward(
                 continue
             target = graph.shapes.get(s, ())
             if target != shape:  # s was broadcast: sum its adjoint over the broadcast axes
-                contribution = b.reduce_to(b.broadcast_to(contribution, shape), target)
+                have = b.shape(contribution)
+                if have == target[len(target) - len(have) :]:  # the same for every copy of s
+                    contribution *= sympy.Mul(*shape[: len(shape) - len(target)])
+                else:
+                    contribution = b.reduce_to(b.broadcast_to(contribution, shape), target)
             adjoints[s] += contribution  # may stay a scalar or a row: it broadcasts
 
     into(output, sympy.Integer(1))
@@ -315,6 +372,9 @@ class MatrixDerivation:
     gradient: dict[sympy.Symbol, sympy.Expr]
     steps: tuple[MatrixStep, ...]
 
+    def _repr_latex_(self) -> str | None:
+        return display_latex(self)
+
     def __repr__(self) -> str:
         return f"MatrixDerivation({self.objective.text!r}, gradient={self.gradient})"
 
@@ -330,7 +390,8 @@ def derive_tensor(objective: TensorObjective) -> MatrixDerivation:
         objective: From :func:`~symgd.define.tensor_objective`.
 
     Returns:
-        The :class:`MatrixDerivation`; check it with :func:`~symgd.derivation.check_expanded`.
+        The :class:`MatrixDerivation`; check it with
+        :func:`~symgd.derivation.check_expanded_gradient`.
 
     Example:
         >>> from symgd.define import tensor_objective

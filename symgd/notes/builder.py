@@ -14,7 +14,16 @@ from pathlib import Path
 import sympy
 
 from symgd.define import Objective
-from symgd.derivation import LOSS_SYMBOL, ChainStep, Derivation, derive
+from symgd.derivation import (
+    LOSS_SYMBOL,
+    ChainStep,
+    Derivation,
+    Hessian,
+    MatrixDerivation,
+    check_expanded_gradient,
+    check_expanded_hessian,
+    derive,
+)
 from symgd.notes.document import (
     Code,
     Equation,
@@ -24,8 +33,11 @@ from symgd.notes.document import (
     Part,
     PartialDerivative,
     Prose,
+    Rendered,
     Section,
 )
+from symgd.render import matrix_latex
+from symgd.render.tensors import tensor_latex
 
 __all__ = ["ALPHA", "Builder", "derivation_body"]
 
@@ -134,6 +146,47 @@ class Builder:
             tuple(self.derivations),
             tuple(self.figure_paths),
         )
+
+    def matrix_form(
+        self,
+        derivation: MatrixDerivation,
+        hessian: Hessian | None = None,
+        *,
+        names: dict[str, str] | None = None,
+    ) -> None:
+        """The derivation in matrix form (render's block), checked element by element first."""
+        checks = [check_expanded_gradient(derivation)]
+        checks += [check_expanded_hessian(hessian)] if hessian else []
+        for check in checks:
+            if not check.passed:
+                raise ArithmeticError(f"the matrix form differs from sympy.diff at {check.where}")
+        obj = derivation.objective
+        for s in (*obj.params, *obj.data):
+            shape = obj.shape(s)
+            if shape:
+                role = "parameter" if s in obj.params else "data"
+                meaning = (
+                    f"{role} vector of {shape[0]} entries"
+                    if len(shape) == 1
+                    else f"{role} matrix, {shape[0]} by {shape[1]}"
+                )
+                self.note(tensor_latex(obj.graph, s), meaning)
+        for node, op in obj.graph.nodes.items():
+            if op.kind == "let" and op.shape:
+                self.note(tensor_latex(obj.graph, node), "intermediate of all examples, below")
+        shown = matrix_latex(derivation, hessian, names=names)
+        for symbol_, meaning in (
+            (r"\mathbf{1}", "vector of ones"),
+            (r"\odot", "element-wise product"),
+        ):
+            if symbol_ in shown:
+                self.note(symbol_, meaning)
+        aligned = matrix_latex(derivation, hessian, names=names, environment="aligned")
+        self.parts.append(Rendered(shown, f"$$\n{aligned}\n$$\n"))
+        for p, gradient in derivation.gradient.items():
+            self.formulas[f"vector dJ/d{p.name}"] = gradient
+        for (q, p), block in (hessian.blocks if hessian else {}).items():
+            self.formulas[f"vector d2J/d{q.name}d{p.name}"] = block
 
     # -- a derivation, step by step
     def objective_notation(self, obj: Objective) -> None:

@@ -12,6 +12,7 @@ from symgd.parse.latex import (
     latex_translation as latex_translation,
     parse_latex as parse_latex,
 )
+from symgd.parse.latex_tensors import latex_tensor_translation as latex_tensor_translation
 from symgd.parse.names import (
     FUNCTIONS as FUNCTIONS,
     RESERVED_NAMES as RESERVED_NAMES,
@@ -35,6 +36,7 @@ __all__ = [
     "parse_expression",
     "latex_translation",
     "parse_latex",
+    "latex_tensor_translation",
     "FUNCTIONS",
     "RESERVED_NAMES",
     "parse_assignments",

@@ -1,5 +1,11 @@
 """Stage 3, render: one printer family for LaTeX, Markdown and text; documents; plots."""
 
+from symgd.render.matrix_document import (
+    matrix_document as matrix_document,
+    matrix_latex as matrix_latex,
+    matrix_markdown as matrix_markdown,
+    matrix_text as matrix_text,
+)
 from symgd.render.network import (
     dense_rules_latex as dense_rules_latex,
     network_document as network_document,
@@ -43,6 +49,10 @@ __all__ = [
     "network_markdown",
     "network_document",
     "network_text",
+    "matrix_latex",
+    "matrix_markdown",
+    "matrix_document",
+    "matrix_text",
     "DPI",
     "FIGURE_SIZE",
     "descent_paths",

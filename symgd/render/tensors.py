@@ -70,6 +70,21 @@ class _GraphPrinting:
     def is_array(self, expr: sympy.Expr) -> bool:
         return bool(self.graph.shape(expr))
 
+    def split(self, expr: sympy.Mul):
+        """``expr`` as (negative, scalar factors, array factors, denominator) when its arrays
+        would print before a scalar factor, or when several arrays meet; else ``None``."""
+        c, rest = expr.as_coeff_Mul()
+        factors = sympy.Mul.make_args(rest)
+        scalars = [f for f in factors if not self.is_array(f) and not _in_denominator(f)]
+        arrays = [f for f in factors if self.is_array(f) and not _in_denominator(f)]
+        if not arrays:
+            return None
+        order = [f for f in expr.as_ordered_factors() if f in arrays or f in scalars]
+        if len(arrays) < 2 and all(f in scalars for f in order[: len(scalars)]):
+            return None  # SymPy's order already reads "scalar, then array"
+        denominator = sympy.Mul(*(1 / f for f in factors if _in_denominator(f)))
+        return c < 0, sympy.Mul(abs(c), *scalars), arrays, denominator
+
 
 class _TextPrinter(_GraphPrinting, _SubtractedLast, StrPrinter):
     def __init__(self, graph: TensorGraph):
@@ -82,7 +97,21 @@ class _TextPrinter(_GraphPrinting, _SubtractedLast, StrPrinter):
     def side(self, expr: sympy.Expr, right: bool) -> str:
         value = self.node_precedence(expr)
         text = self._print(expr)
-        return f"({text})" if value < _PRODUCT or (right and value == _PRODUCT) else text
+        hadamard = expr.is_Mul and sum(self.is_array(f) for f in expr.args) > 1
+        wrap = value < _PRODUCT or (value == _PRODUCT and (right or hadamard))
+        return f"({text})" if wrap else text
+
+    def _print_Mul(self, expr: sympy.Mul) -> str:
+        parts = self.split(expr)
+        if parts is None:
+            return super()._print_Mul(expr)
+        negative, scalar, arrays, denominator = parts
+        text = "*".join(self.parenthesize(f, _PRODUCT) for f in arrays)
+        if scalar != 1:
+            text = f"{self.parenthesize(scalar, _PRODUCT)}*{text}"
+        if denominator != 1:
+            text = f"{text}/{self.parenthesize(denominator, _PRODUCT)}"
+        return ("-" if negative else "") + text
 
     def _print_Symbol(self, expr: sympy.Symbol) -> str:
         op = self.op(expr)
@@ -119,10 +148,24 @@ class _LatexTensorPrinter(_GraphPrinting, _SubtractedLast, LatexPrinter):
         return text if atom and not expr.is_Add else self.wrap(text)
 
     def transposed(self, expr: sympy.Expr) -> str:
+        op = self.op(expr)
+        if op is not None and op.kind == "ones" and len(op.shape) == 2:
+            return self._print(expr)  # all ones, transposed
+        if op is not None and op.kind == "inv" and isinstance(op.args[0], sympy.Symbol):
+            return f"{self._print(op.args[0])}^{{-\\top}}"
+        if expr.is_Mul:  # (c x)ᵀ = c xᵀ for a scalar c
+            scalars = [f for f in expr.args if not self.is_array(f)]
+            arrays = [f for f in expr.args if self.is_array(f)]
+            if len(arrays) == 1 and isinstance(arrays[0], sympy.Symbol):
+                scalar = sympy.Mul(*scalars)
+                sign = "- " if scalar.could_extract_minus_sign() else ""
+                scalar = -scalar if sign else scalar
+                coefficient = (
+                    "" if scalar == 1 else self.parenthesize(scalar, _PRODUCT, strict=True) + " "
+                )
+                return f"{sign}{coefficient}{self.transposed(arrays[0])}"
         text = self._print(expr)
-        simple = isinstance(expr, sympy.Symbol) and (
-            self.op(expr) is None or self.op(expr).kind in ("ones",)
-        )
+        simple = isinstance(expr, sympy.Symbol) and (op is None or op.kind in ("ones",))
         return (text if simple else self.wrap(text)) + "^{\\top}"
 
     def _print_Symbol(self, expr: sympy.Symbol, style: str = "plain") -> str:
@@ -140,7 +183,7 @@ class _LatexTensorPrinter(_GraphPrinting, _SubtractedLast, LatexPrinter):
         if kind == "outer":
             return f"{self.operand(a[0])} {self.transposed(a[1])}"
         if kind == "ones":
-            return "\\mathbf{1}"
+            return "\\mathbf{1}" if len(op.shape) == 1 else "\\mathbf{1} \\mathbf{1}^{\\top}"
         if kind == "identity":
             return "I"
         if kind == "inv":
@@ -158,20 +201,28 @@ class _LatexTensorPrinter(_GraphPrinting, _SubtractedLast, LatexPrinter):
             return f"\\left\\|{self._print(a[0])}\\right\\|{frobenius}"
         return f"{_NAMES[kind]}\\left({self._print(a[0])}\\right)"
 
+    def node_precedence(self, expr: sympy.Basic) -> int:
+        op = self.op(expr)
+        if op is not None and op.kind == "sum":  # printed as a product with a vector of ones
+            return _PRODUCT
+        if op is not None and op.kind == "ones" and len(op.shape) == 2:
+            return _PRODUCT
+        return super().node_precedence(expr)
+
     def _print_Mul(self, expr: sympy.Mul) -> str:
-        arrays = [f for f in expr.args if self.is_array(f) and not _in_denominator(f)]
-        if len(arrays) < 2:
+        parts = self.split(expr)
+        if parts is None:
             return super()._print_Mul(expr)
-        rest = sympy.Mul(*(f for f in expr.args if f not in arrays))
-        product = " \\odot ".join(self.parenthesize(f, _PRODUCT, strict=True) for f in arrays)
-        if rest == 1:
-            return product
-        if rest == -1:
-            return f"- {product}"
-        coefficient = self._print(rest)
-        if rest.is_Add:
-            coefficient = self.wrap(coefficient)
-        return f"{coefficient} {product}"
+        negative, scalar, arrays, denominator = parts
+        # ⊙ binds less tightly than the juxtaposed matrix product, so products are bracketed
+        product = " \\odot ".join(self.parenthesize(f, _PRODUCT, strict=False) for f in arrays)
+        if len(arrays) == 1:
+            product = self.operand(arrays[0])
+        if scalar != 1:
+            product = f"{self.parenthesize(scalar, _PRODUCT)} {product}"
+        if denominator != 1:
+            product = f"\\frac{{{product}}}{{{self._print(denominator)}}}"
+        return ("- " if negative else "") + product
 
 
 def _in_denominator(factor: sympy.Expr) -> bool:

@@ -26,6 +26,16 @@ from symgd.verify.report import (
     Hint as Hint,
     side_by_side as side_by_side,
 )
+from symgd.verify.tensor_answers import (
+    check_tensor_answer as check_tensor_answer,
+    check_tensor_answers as check_tensor_answers,
+    read_tensor_answer as read_tensor_answer,
+)
+from symgd.verify.tensor_report import (
+    TensorAnswerCheck as TensorAnswerCheck,
+    TensorAnswerReport as TensorAnswerReport,
+    TensorCounterexample as TensorCounterexample,
+)
 
 __all__ = [
     "check_answer",
@@ -48,4 +58,10 @@ __all__ = [
     "Grade",
     "Hint",
     "side_by_side",
+    "check_tensor_answer",
+    "check_tensor_answers",
+    "read_tensor_answer",
+    "TensorAnswerCheck",
+    "TensorAnswerReport",
+    "TensorCounterexample",
 ]

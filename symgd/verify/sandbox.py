@@ -163,7 +163,7 @@ class StudentFunction:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, numpy.ndarray):
-        return [float(v) for v in value.reshape(-1)]
+        return numpy.asarray(value, dtype=numpy.float64).tolist()
     if isinstance(value, int | numpy.integer):
         return int(value)
     return float(value)

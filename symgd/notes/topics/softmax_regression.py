@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy
 import sympy
 
-from symgd.define import objective
-from symgd.derivation import LOSS_SYMBOL, derive, is_zero, lecturer_form
+from symgd.define import objective, tensor_objective
+from symgd.derivation import LOSS_SYMBOL, derive, derive_tensor, is_zero, lecturer_form
 from symgd.notes.builder import Builder
 from symgd.notes.code import compiled_or_code
 from symgd.notes.runs import batch_and_mini_batch, rates_and_code
@@ -78,6 +78,49 @@ def _weight_gradients(b: Builder, head, deltas, labels, normaliser: str) -> obje
     return derivation
 
 
+def _vector_form(b: Builder) -> None:
+    """All classes and examples at once: the gradient (P − Y)ᵀX/m of the weight matrix."""
+    derivation = derive_tensor(
+        tensor_objective(
+            "(sum(logsumexp(Z)) - sum(Y*Z))/m",
+            "W[k,d], b[k]",
+            "X[m,d], Y[m,k]",
+            define=["Z = X@W.T + b"],
+        )
+    )
+    b.section("In vector form")
+    b.say(
+        "With {0} classes and {1} features: row {2} of {3} holds the weights of class {2}, "
+        "the rows of {4} the examples and the rows of {5} their one-hot labels, so {6} holds "
+        "the logits of every example and class; logsumexp and softmax act on each row. For a "
+        "one-hot label the cross-entropy of one example is {7}. Every line was checked "
+        "element by element against a direct differentiation at small sizes:",
+        "k",
+        "d",
+        "k",
+        r"\boldsymbol{W}",
+        r"\boldsymbol{X}",
+        r"\boldsymbol{Y}",
+        r"\boldsymbol{Z}",
+        r"-\sum_{k} y_{k} \log p_{k} = \operatorname{logsumexp}(\boldsymbol{z}) - "
+        r"\boldsymbol{y}^{\top} \boldsymbol{z}",
+    )
+    b.matrix_form(derivation, names={"P": "softmax(Z)"})
+    b.note(r"\boldsymbol{P}", "softmax probabilities, one row per example")
+    b.say(
+        "Row {0} of {1} holds the error signals {2} of example {0}, so entry {3} of {4} is "
+        "the weight gradient {5} of the scalar form, summed over the examples and divided "
+        "by {6}.",
+        "i",
+        r"\boldsymbol{P} - \boldsymbol{Y}",
+        r"\delta_{k} = p_{k} - y_{k}",
+        "(k, j)",
+        r"\frac{1}{m} (\boldsymbol{P} - \boldsymbol{Y})^{\top} \boldsymbol{X}",
+        r"\delta_{k} x_{j}",
+        "m",
+    )
+
+
 def build(b: Builder) -> str:
     classes = range(1, CLASSES + 1)
     names = [f"y{k}" for k in classes]
@@ -113,6 +156,7 @@ def build(b: Builder) -> str:
         "signal times the input it multiplies (checked against the full derivation):"
     )
     derivation = _weight_gradients(b, head, deltas, labels, normaliser)
+    _vector_form(b)
     compiled = compiled_or_code(b, derivation)
     if compiled is not None:
         rng = numpy.random.default_rng(2)
