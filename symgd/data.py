@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import array
 import csv
+import glob
 import math
 import re
 import stat
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy
 
@@ -29,6 +31,7 @@ __all__ = [
     "csv_header",
     "decimal_number",
     "read_csv",
+    "read_csv_files",
     "read_csv_rows",
     "read_labelled_csv",
     "split",
@@ -184,6 +187,67 @@ def read_csv(path: str | Path, columns: Sequence[str] | None = None) -> dict[str
             position = {k: i for i, k in enumerate(sorted(set(index.values())))}
             return {c: table[:, position[k]] for c, k in index.items()}
     return _read_exact(path, index)
+
+
+def read_csv_files(
+    pattern: str, columns: Sequence[str] | None = None, *, partition_bytes: int | None = None
+) -> Any:
+    """Read CSV files matching a glob into a lazy Dask DataFrame of float64 columns.
+
+    For data larger than memory: nothing is read but the headers until Dask computes. The files
+    (sorted by name) must share one header; Dask splits them into partitions of about
+    ``partition_bytes`` bytes. Needs the optional extra: ``pip install 'symgd[dask]'``.
+
+    Args:
+        pattern: A path or a glob such as ``'data/part-*.csv'``.
+        columns: Column names to read (the data symbols); ``None`` reads every column.
+        partition_bytes: Bytes of CSV text per partition (default: Dask's, 64 MB).
+
+    Returns:
+        A ``dask.dataframe.DataFrame`` with one float64 column per name in ``columns``.
+
+    Raises:
+        DataError: Dask is not installed, no file matches, a file cannot be read, the headers
+            differ, or a column is missing. A cell that is not a number fails when Dask reads it.
+    """
+    try:
+        import dask.dataframe
+    except ImportError:
+        raise DataError(
+            "reading CSV files with Dask needs Dask: pip install 'symgd[dask]'"
+        ) from None
+    paths = sorted(glob.glob(str(pattern))) if str(pattern).strip() else []
+    if not paths:
+        raise DataError(f"no CSV file matches {str(pattern)!r}")
+    headers = {}
+    for path in map(Path, paths):
+        _check_file(path, "header row naming the columns")
+        try:
+            with path.open(newline="", encoding="utf-8-sig", errors="strict") as handle:
+                headers[path] = next(csv.reader(handle), None) or []
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise DataError(f"{path} is not a readable CSV file: {error}") from None
+        except OSError as error:
+            raise DataError(f"CSV file {path} cannot be read: {error.strerror or error}") from None
+    first, raw = paths[0], headers[Path(paths[0])]
+    for path, header in headers.items():
+        if header != raw:
+            raise DataError(f"{path} has the header {_names(header)}, {first} has {_names(raw)}")
+    header = csv_header(raw, Path(first))
+    columns = header if columns is None else list(columns)
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise DataError(f"{first} has no column {missing[0]!r} (columns: {_names(header)})")
+    wanted = [raw[header.index(c)] for c in columns]
+    try:  # Dask reads a sample of the first file now
+        frame = dask.dataframe.read_csv(
+            paths, usecols=wanted, dtype=dict.fromkeys(wanted, "float64"),
+            blocksize=partition_bytes or "default", encoding="utf-8-sig",
+        )  # fmt: skip
+    except ValueError as error:  # pandas' message, wrapped by Dask over two lines
+        text = " ".join(str(error).split("Original Message:")[-1].split())
+        raise DataError(f"{first} cannot be read as numbers: {text}") from None
+    return frame.rename(columns=dict(zip(wanted, columns, strict=True)))[columns]
 
 
 def _check_file(

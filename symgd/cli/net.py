@@ -190,6 +190,11 @@ def _refuse_too_large(net: Network, rows: int, args: argparse.Namespace) -> None
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.optimizer == "newton":
+        raise UsageError(
+            "--optimizer newton is for vector-form objectives (symgd train); a network trains "
+            "with a first-order optimiser such as adam"
+        )
     if args.csv and not args.target:
         raise UsageError("--csv needs --target COL, the column to predict")
     net = _network(args)
@@ -201,7 +206,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"the data has {X_train.shape[1]} features but the input layer has {net.sizes[0]} "
             f"units; use --layers {X_train.shape[1]},...,{net.sizes[-1]}"
         )
-    compiled = compile_network(net)
+    compiled = compile_network(net, backend=args.backend)
     try:
         Y_train = compiled.targets(y_train)
     except ValueError as error:

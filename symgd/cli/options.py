@@ -362,7 +362,9 @@ def add_derivation_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The options shared by every training command (``train``, ``net train``)."""
-    parser.add_argument("--lr", type=number(above=0), required=True, help="(initial) learning rate")
+    parser.add_argument(
+        "--lr", type=number(above=0), default=None, help="(initial) learning rate (not for newton)"
+    )
     parser.add_argument(
         "--epochs", type=count(), default=None, help="passes over the data (default 100)"
     )
@@ -384,7 +386,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="stop when the epoch loss changes by less than this (relative)",
     )
-    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd")
+    parser.add_argument(
+        "--optimizer",
+        choices=[*OPTIMIZERS, "newton"],
+        default="sgd",
+        help="newton: damped Newton steps with a line search (vector form)",
+    )
     parser.add_argument(
         "--schedule", choices=list(SCHEDULES), default=None, help="learning-rate schedule"
     )
@@ -421,6 +428,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="continue from the newest checkpoint in --checkpoint"
     )
     parser.add_argument("--plot", metavar="FILE", default=None, help="loss curve, .png or .pdf")
+    parser.add_argument(
+        "--backend",
+        choices=["numpy", "jax"],
+        default="numpy",
+        help="numpy, or jax: jitted JAX code, each epoch one lax.scan (pip install 'symgd[jax]')",
+    )
 
 
 def training_options(args: argparse.Namespace) -> dict:
@@ -430,6 +443,8 @@ def training_options(args: argparse.Namespace) -> dict:
         UsageError: The options contradict each other.
         ValueError: The optimiser settings are out of range (e.g. ``--clip-norm 0``).
     """
+    if args.lr is None and args.optimizer != "newton":
+        raise UsageError("--lr is required (only --optimizer newton chooses its own step)")
     if args.epochs is not None and args.steps is not None:
         raise UsageError("give --epochs or --steps, not both")
     if args.resume and not args.checkpoint:

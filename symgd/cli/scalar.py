@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy
 
+from symgd.cli import tensor
 from symgd.cli.options import (
+    UsageError,
     add_derivation_output_arguments,
     add_format_argument,
     add_objective_arguments,
@@ -27,7 +29,7 @@ from symgd.cli.options import (
     training_options,
 )
 from symgd.compile import compile_objective
-from symgd.data import linear_data, read_csv
+from symgd.data import linear_data, read_csv, read_csv_files
 from symgd.define import linear_regression
 from symgd.derivation import Derivation, derive
 from symgd.render import loss_curves, to_document, to_latex, to_markdown, to_text
@@ -49,19 +51,56 @@ def register(commands: argparse._SubParsersAction) -> None:
         commands, "derive", "derive and show the gradient of a loss", _cmd_derive
     )
     add_derivation_output_arguments(derive_)
+    derive_.add_argument(
+        "--hessian", action="store_true", help="vector form: also derive the Hessian"
+    )
 
     train_ = _objective_command(
         commands, "train", "train a loss on CSV data by gradient descent", _cmd_train, csv=True
     )
-    train_.add_argument("--init", required=True, metavar="w=0,b=0", help="starting values")
+    train_.add_argument(
+        "--init", metavar="w=0,b=0", help="starting values (default 0; a vector takes one value)"
+    )
     add_training_arguments(train_)
     add_format_argument(train_)
+    add_array_arguments(train_)
+    train_.add_argument(
+        "--standardize",
+        action="store_true",
+        help="vector form: scale feature columns to mean 0, std 1 (training rows' statistics)",
+    )
+    train_.add_argument(
+        "--engine",
+        choices=("numpy", "dask"),
+        default="numpy",
+        help="dask: data larger than memory; --csv may then be a glob ('data/part-*.csv')",
+    )
+    train_.add_argument(
+        "--scheduler", metavar="ADDRESS", help="with --engine dask: a distributed cluster"
+    )
+    train_.add_argument(
+        "--chunk-rows", type=int, metavar="N", help="with --engine dask: examples per chunk"
+    )
 
     check = _objective_command(
         commands, "gradcheck", "check the derived gradient numerically", _cmd_gradcheck, csv=True
     )
     check.add_argument("--at", required=True, metavar="w=1,b=2", help="where to check")
     add_format_argument(check)
+    add_array_arguments(check)
+
+
+def add_array_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--columns`` and ``--set``: how CSV columns and values fill vector-form data."""
+    parser.add_argument(
+        "--columns",
+        action="append",
+        metavar="X=age,bmi",
+        help="vector form: the CSV columns of a matrix (default: the columns no one else names)",
+    )
+    parser.add_argument(
+        "--set", metavar="lamda=0.1", help="vector form: values of scalar data symbols"
+    )
 
 
 def _objective_command(
@@ -113,8 +152,20 @@ _PRINTERS = {
 
 
 def _cmd_derive(args: argparse.Namespace) -> int:
+    if tensor.is_tensor(args):
+        return tensor.derive(args)
+    if args.hessian:
+        raise UsageError("--hessian needs the vector form: declare shapes, e.g. --params 'w[d], b'")
     emit_derivation(derive(read_objective(args)), args, _PRINTERS)
     return 0
+
+
+def _refuse_array_options(args: argparse.Namespace) -> None:
+    for flag, value in (("--columns", args.columns), ("--set", args.set)):
+        if value:
+            raise UsageError(f"{flag} is for vector-form objectives (shapes in brackets)")
+    if getattr(args, "standardize", False):
+        raise UsageError("--standardize is for vector-form objectives, e.g. --params 'w[d], b'")
 
 
 def _numeric_objective(args: argparse.Namespace):
@@ -125,10 +176,40 @@ def _numeric_objective(args: argparse.Namespace):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    compiled = compile_objective(derive(_numeric_objective(args)))
-    data = read_csv(args.csv, compiled.data)
-    init = parameter_values(args.init, compiled.params, "--init")
-    result = train(compiled, data, init, **training_options(args))
+    if tensor.is_tensor(args):
+        if args.backend == "jax" or args.engine == "dask":
+            raise UsageError(
+                "--backend jax and --engine dask run per-example objectives and networks; "
+                "vector-form objectives run on NumPy (BLAS)"
+            )
+        return tensor.train(args)
+    _refuse_array_options(args)
+    if args.optimizer == "newton":
+        raise UsageError(
+            "--optimizer newton needs the Hessian, derived for vector-form objectives: declare "
+            "shapes, e.g. --params 'w[d], b' --data 'X[m,d], y[m]'"
+        )
+    dask = args.engine == "dask"
+    for flag, value in (("--scheduler", args.scheduler), ("--chunk-rows", args.chunk_rows)):
+        if value is not None and not dask:
+            raise UsageError(f"{flag} needs --engine dask")
+    if args.chunk_rows is not None and args.chunk_rows < 1:
+        raise UsageError(f"--chunk-rows must be >= 1, not {args.chunk_rows}")
+    if args.backend == "jax" and dask:
+        raise UsageError(
+            "--backend jax trains in memory; --engine dask runs the NumPy code on chunks"
+        )
+    compiled = compile_objective(derive(_numeric_objective(args)), backend=args.backend)
+    init = parameter_values(args.init, compiled.params, "--init", default=0.0)
+    options = training_options(args)
+    if dask:
+        data = read_csv_files(args.csv, compiled.data)
+        options.update(scheduler=args.scheduler, chunk_rows=args.chunk_rows)
+    elif any(character in args.csv for character in "*?[") and not Path(args.csv).exists():
+        raise UsageError(f"--csv {args.csv!r} is a glob: reading several files needs --engine dask")
+    else:
+        data = read_csv(args.csv, compiled.data)
+    result = train(compiled, data, init, **options)
     if args.format == "json":
         print(
             json_text(
@@ -173,6 +254,9 @@ def _check(compiled, X: numpy.ndarray, theta: numpy.ndarray):
 
 
 def _cmd_gradcheck(args: argparse.Namespace) -> int:
+    if tensor.is_tensor(args):
+        return tensor.gradcheck(args)
+    _refuse_array_options(args)
     compiled = compile_objective(derive(_numeric_objective(args)))
     X = compiled.prepare(read_csv(args.csv, compiled.data))
     report = _check(compiled, X, compiled.theta(parameter_values(args.at, compiled.params, "--at")))

@@ -1,8 +1,19 @@
 """Stage 4, compile: NumPy code generation with stable rewrites, for objectives and networks."""
 
+from symgd.compile.jax_backend import (
+    INSTALL_JAX as INSTALL_JAX,
+    JaxPrinter as JaxPrinter,
+    MissingBackend as MissingBackend,
+    export_jax as export_jax,
+    load_jax as load_jax,
+    network_source_jax as network_source_jax,
+    objective_source_jax as objective_source_jax,
+    require_jax as require_jax,
+)
 from symgd.compile.loader import load_source as load_source
 from symgd.compile.network import (
     CompiledNetwork as CompiledNetwork,
+    JaxCompiledNetwork as JaxCompiledNetwork,
     compile_network as compile_network,
     one_hot as one_hot,
 )
@@ -27,6 +38,7 @@ from symgd.compile.rewrites import (
 from symgd.compile.scalar import (
     Compiled as Compiled,
     CompiledExpression as CompiledExpression,
+    JaxCompiled as JaxCompiled,
     compile_expression as compile_expression,
     compile_objective as compile_objective,
 )
@@ -36,8 +48,17 @@ from symgd.compile.tensors import (
 )
 
 __all__ = [
+    "INSTALL_JAX",
+    "JaxPrinter",
+    "MissingBackend",
+    "export_jax",
+    "load_jax",
+    "network_source_jax",
+    "objective_source_jax",
+    "require_jax",
     "load_source",
     "CompiledNetwork",
+    "JaxCompiledNetwork",
     "compile_network",
     "one_hot",
     "HEAVISIDE_AT_ZERO",
@@ -56,6 +77,7 @@ __all__ = [
     "stabilize",
     "Compiled",
     "CompiledExpression",
+    "JaxCompiled",
     "compile_expression",
     "compile_objective",
     "CompiledTensor",

@@ -36,7 +36,8 @@ import numpy
 import sympy
 
 from symgd import limits
-from symgd.compile.codegen import function_source
+from symgd.compile.codegen import check_dtype, function_source
+from symgd.compile.jax_backend import export_jax, load_jax, network_source_jax, require_jax
 from symgd.compile.loader import generated, load_source
 from symgd.compile.numeric import NUMERIC_HELPERS
 from symgd.compile.printer import NetworkPrinter
@@ -196,6 +197,33 @@ class CompiledNetwork:
         return f"CompiledNetwork({self.network!r}, {self.network.parameter_count} parameters)"
 
 
+@dataclass(frozen=True)
+class JaxCompiledNetwork(CompiledNetwork):
+    """:class:`CompiledNetwork` as jitted JAX, computing in ``dtype``; training it runs each
+    epoch as one ``lax.scan`` (:func:`symgd.training.jax_engine.train_network_jax`)."""
+
+    dtype: type = numpy.float64
+    backend: str = "jax"
+
+    def objective(self, X: numpy.ndarray, Y: numpy.ndarray):
+        """``(theta, examples) -> (J, ∇J)`` on a mini-batch, computed in ``dtype``."""
+        function, dtype = super().objective(X, Y), self.dtype
+
+        def loss_and_gradient(theta, examples):
+            loss, gradient = function(numpy.asarray(theta, dtype=dtype), examples)
+            return float(loss), numpy.asarray(gradient, dtype=numpy.float64)
+
+        return loss_and_gradient
+
+    def export(self, path: str | Path | None = None) -> str:
+        """The generated code as a standalone module that needs only JAX."""
+        return export_jax(self.source, repr(self.network), path)
+
+    def __repr__(self) -> str:
+        count, name = self.network.parameter_count, self.dtype.__name__
+        return f"JaxCompiledNetwork({self.network!r}, {count} parameters, {name})"
+
+
 def _helper_sources(function: Callable, found: dict[str, str]) -> None:
     """The source of a NumPy helper and of the module-level functions and constants it uses."""
     if function.__name__ in found:
@@ -252,7 +280,9 @@ def _array(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, real=True)
 
 
-def compile_network(net: Network) -> CompiledNetwork:
+def compile_network(
+    net: Network, *, backend: str = "numpy", dtype: type = numpy.float64
+) -> CompiledNetwork:
     r"""Generate vectorised NumPy forward/backward code for a network.
 
     .. math:: \delta^{(l)} = \left(\delta^{(l+1)} W^{(l+1)}\right) \odot \sigma'(z^{(l)}),
@@ -263,11 +293,16 @@ def compile_network(net: Network) -> CompiledNetwork:
 
     Args:
         net: From :func:`symgd.define.network`.
+        backend: ``"numpy"``, or ``"jax"`` for jitted ``jax.numpy`` code with the same
+            interface (:func:`symgd.compile.jax_backend.compile_network_jax`).
+        dtype: The JAX code's type, ``numpy.float64`` or ``numpy.float32`` (NumPy: float64).
 
     Returns:
         The :class:`CompiledNetwork`.
 
     Raises:
+        ValueError: An unknown ``backend``, JAX not installed for ``"jax"``, or float32 asked
+            of the NumPy backend.
         symgd.limits.TooComplex: Compiling took longer than :data:`symgd.limits.COMPILE_SECONDS`.
 
     Example:
@@ -276,6 +311,16 @@ def compile_network(net: Network) -> CompiledNetwork:
         >>> "delta1 = (delta2 @ W2) * (1 - a1**2)" in compiled.source
         True
     """
+    if backend == "jax":
+        require_jax(check_dtype(dtype))  # before compiling: a missing JAX fails at once
+        with limits.deadline(limits.COMPILE_SECONDS, "compiling the network to JAX"):
+            source = network_source_jax(net)
+        namespace = load_jax(source, ("forward", "loss", "loss_and_gradient"))
+        return JaxCompiledNetwork(net, source, net.blocks, namespace, dtype)
+    if backend != "numpy":
+        raise ValueError(f"unknown backend {backend!r}; known: numpy, jax")
+    if dtype is not numpy.float64:
+        raise ValueError("the NumPy network code computes in float64; float32 needs backend='jax'")
     with limits.deadline(limits.COMPILE_SECONDS, "compiling the network to NumPy"):
         return _compile_network(net)
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy
 import sympy
@@ -42,6 +43,7 @@ from symgd.compile.codegen import (
     in_dependency_order,
     softplus_and_sigmoid,
 )
+from symgd.compile.jax_backend import export_jax, load_jax, objective_source_jax, require_jax
 from symgd.compile.loader import generated, load_source
 from symgd.compile.numeric import HEAVISIDE_AT_ZERO
 from symgd.compile.printer import Printer
@@ -123,12 +125,28 @@ class Compiled:
         return f"Compiled(params={self.params}, data={self.data}, dtype={self.dtype.__name__})"
 
 
+@dataclass(frozen=True)
+class JaxCompiled(Compiled):
+    """:class:`Compiled` with jitted JAX functions (same methods and shapes; results convert
+    with ``numpy.asarray``); from ``compile_objective(..., backend="jax")``."""
+
+    backend: str = "jax"
+
+    def export(self, path: str | Path | None = None) -> str:
+        """The generated code as a standalone module that needs only JAX."""
+        return export_jax(self.source, repr(self), path)
+
+    def __repr__(self) -> str:
+        return f"JaxCompiled(params={self.params}, data={self.data}, dtype={self.dtype.__name__})"
+
+
 def compile_objective(
     derivation: Derivation,
     *,
     dtype: type = numpy.float64,
     stable: bool = True,
     heaviside_at_zero: float = HEAVISIDE_AT_ZERO,
+    backend: str = "numpy",
 ) -> Compiled:
     """Compile the loss and gradient of a derivation into NumPy functions.
 
@@ -144,15 +162,29 @@ def compile_objective(
         stable: Rewrite overflow-prone forms first (turn off to show why naive code overflows).
         heaviside_at_zero: ``H(0)``, hence ReLU'(0), where the expression leaves it at
             SymPy's default (see :data:`symgd.compile.numeric.HEAVISIDE_AT_ZERO`).
+        backend: ``"numpy"``, or ``"jax"`` for jitted ``jax.numpy`` code with the same
+            interface (:func:`symgd.compile.jax_backend.compile_objective_jax`; stable forms
+            always).
 
     Returns:
         A :class:`Compiled` whose ``source`` is the generated code.
 
     Raises:
-        ValueError: ``dtype`` is neither float64 nor float32.
+        ValueError: ``dtype`` is neither float64 nor float32, or an unknown ``backend``
+            (or JAX is not installed for ``"jax"``).
         symgd.limits.TooComplex: Compiling took longer than :data:`symgd.limits.COMPILE_SECONDS`.
     """
     dtype = check_dtype(dtype)
+    if backend == "jax":
+        require_jax(dtype)  # before compiling: a missing JAX fails at once
+        with limits.deadline(limits.COMPILE_SECONDS, "compiling the gradient to JAX"):
+            source = objective_source_jax(derivation, heaviside_at_zero=heaviside_at_zero)
+        params, data = derivation.objective.params, derivation.objective.data
+        namespace = load_jax(source, ("loss", "gradient", "loss_and_gradient"))
+        names = (tuple(p.name for p in params), tuple(d.name for d in data))
+        return JaxCompiled(*names, source, dtype, namespace)
+    if backend != "numpy":
+        raise ValueError(f"unknown backend {backend!r}; known: numpy, jax")
     with limits.deadline(limits.COMPILE_SECONDS, "compiling the gradient to NumPy"):
         return _compile_objective(derivation, dtype, stable, heaviside_at_zero)
 

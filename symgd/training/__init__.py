@@ -7,6 +7,7 @@ from symgd.training.callbacks import (
 )
 from symgd.training.checkpoints import checkpoint_files as checkpoint_files
 from symgd.training.config import TrainConfig as TrainConfig
+from symgd.training.dask_engine import partition_order as partition_order
 from symgd.training.diagnostics import (
     GROWTH_LIMIT as GROWTH_LIMIT,
     RATE_KINDS as RATE_KINDS,
@@ -15,6 +16,10 @@ from symgd.training.diagnostics import (
     largest_curvature as largest_curvature,
     loss_diverges as loss_diverges,
     loss_oscillates as loss_oscillates,
+)
+from symgd.training.jax_engine import (
+    jax_optimizer as jax_optimizer,
+    train_network_jax as train_network_jax,
 )
 from symgd.training.newton import Newton as Newton, newton as newton
 from symgd.training.optimizers import (
@@ -28,6 +33,7 @@ from symgd.training.optimizers import (
     rmsprop as rmsprop,
     sgd as sgd,
 )
+from symgd.training.prediction import TensorTrainResult as TensorTrainResult
 from symgd.training.rules import (
     UPDATE_RULES as UPDATE_RULES,
     UpdateRule as UpdateRule,
@@ -48,6 +54,11 @@ from symgd.training.schedules import (
     step_decay as step_decay,
 )
 from symgd.training.state import TrainResult as TrainResult
+from symgd.training.tensor import (
+    flat_parameters as flat_parameters,
+    tensor_start as tensor_start,
+    train_tensor as train_tensor,
+)
 from symgd.training.transforms import (
     ChainState as ChainState,
     GradientTransformation as GradientTransformation,
@@ -65,11 +76,14 @@ from symgd.training.transforms import (
 )
 
 __all__ = [
+    "jax_optimizer",
+    "train_network_jax",
     "Callback",
     "EarlyStopping",
     "EpochInfo",
     "checkpoint_files",
     "TrainConfig",
+    "partition_order",
     "GROWTH_LIMIT",
     "RATE_KINDS",
     "classify_run",
@@ -102,6 +116,10 @@ __all__ = [
     "linear_warmup",
     "step_decay",
     "TrainResult",
+    "TensorTrainResult",
+    "train_tensor",
+    "tensor_start",
+    "flat_parameters",
     "ChainState",
     "GradientTransformation",
     "RuleState",
