@@ -27,7 +27,6 @@ Example:
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ import numpy
 import sympy
 
 from symgd.compile.codegen import common_factor, function_source
+from symgd.compile.layers import array, elementwise, network_module, output_and_loss
 from symgd.compile.loader import load_source
 from symgd.compile.printer import NetworkPrinter
 from symgd.compile.rewrites import stabilize
@@ -293,20 +293,12 @@ def network_source_jax(net: Network) -> str:
     printer = JaxPrinter(heaviside_at_zero=0.5)  # H(0) = 1/2 as in the NumPy network code
     L = net.depth
     names = [name for name, _, _ in net.blocks]
-    unpack = ", ".join(names)
-    views = [
-        f"{name} = theta[{part.start}:{part.stop}]" + (f".reshape{shape}" if len(shape) > 1 else "")
-        for name, part, shape in net.blocks
-    ]
-    parameters = function_source(
-        "_parameters(theta)", [*views, f"return {unpack}"], f"The blocks {unpack} of theta."
-    )
 
     def act_line(layer: int, sigma: Activation) -> str:
         z, a = f"z{layer}", f"a{layer}"
         if sigma.expression == PREACTIVATION:
             return f"{a} = {z}"
-        return f"{a} = {_elementwise(printer, sigma.expression, {PREACTIVATION: _array(z)})}"
+        return f"{a} = {elementwise(printer, sigma.expression, {PREACTIVATION: array(z)})}"
 
     forward, previous = [], "X"
     for layer in range(1, L + 1):
@@ -316,29 +308,19 @@ def network_source_jax(net: Network) -> str:
             previous = f"a{layer}"
     zL, aL = f"z{L}", f"a{L}"
     symbols = {
-        PREACTIVATION: _array(zL),
-        OUTPUT: _array(aL),
-        PROBABILITY: _array("p"),
-        TARGET: _array("Y"),
+        PREACTIVATION: array(zL),
+        OUTPUT: array(aL),
+        PROBABILITY: array("p"),
+        TARGET: array("Y"),
     }
-    if net.loss.kind == "softmax":
-        output = [f"log_p = jax.nn.log_softmax({zL}, axis=1)", "p = jnp.exp(log_p)"]
-        prediction, loss_line = "p", "loss = -jnp.sum(Y * log_p) / m"
-    elif net.loss.on_logits:
-        output = [f"p = {_elementwise(printer, net.loss.prediction, symbols)}"]
-        prediction = "p"
-        loss_line = f"loss = jnp.sum({_elementwise(printer, net.loss.unit, symbols)}) / m"
-    else:
-        output = [act_line(L, net.output_activation)]
-        prediction = aL
-        loss_line = f"loss = jnp.sum({_elementwise(printer, net.loss.unit, symbols)}) / m"
-    if net.l2:
-        squares = " + ".join(f"jnp.vdot(W{layer}, W{layer})" for layer in range(1, L + 1))
-        loss_line += f" + {net.l2!r} / 2 * ({squares})"
+    softmax = [f"log_p = jax.nn.log_softmax({zL}, axis=1)", "p = jnp.exp(log_p)"]
+    output, prediction, loss_line = output_and_loss(
+        net, printer, "jnp", softmax, lambda: act_line(L, net.output_activation)
+    )
     error = output_error(net.loss, net.output_activation)
     backward = [
         f"# output error, derived by SymPy: delta{L} = {error.delta}",
-        f"delta{L} = ({_elementwise(printer, error.delta, symbols)}) / m",
+        f"delta{L} = ({elementwise(printer, error.delta, symbols)}) / m",
     ]
     for layer in range(L, 0, -1):
         below = "X" if layer == 1 else f"a{layer - 1}"
@@ -347,58 +329,16 @@ def network_source_jax(net: Network) -> str:
         backward.append(f"gb{layer} = jnp.sum(delta{layer}, axis=0)")
         if layer > 1:
             h = layer - 1
-            local = _elementwise(
+            local = elementwise(
                 printer,
                 net.activation.backward_form,
-                {PREACTIVATION: _array(f"z{h}"), OUTPUT: _array(f"a{h}")},
+                {PREACTIVATION: array(f"z{h}"), OUTPUT: array(f"a{h}")},
             )
             backward.append(f"# sigma'(z{h}) = {net.activation.backward_form}")
             backward.append(f"delta{h} = (delta{layer} @ W{layer}) * ({local})")
     blocks = ", ".join(f"g{name}.ravel()" for name in names)
     backward.append(f"grad = jnp.concatenate([{blocks}])")
 
-    def function(signature: str, doc: str, body: list[str], returns: str) -> str:
-        lines = [f"{unpack} = _parameters(theta)", *body, f"return {returns}"]
-        return function_source(signature, lines, doc)
-
-    source = "\n\n".join(
-        [
-            _IMPORTS + f"\nSIZES = {net.sizes!r}\n",
-            parameters,
-            function(
-                "forward(theta, X)",
-                "Network outputs for the examples in the rows of X.",
-                forward + output,
-                prediction,
-            ),
-            function(
-                "loss(theta, X, Y)",
-                "J(theta): the mean loss over the rows of X and Y.",
-                ["m = X.shape[0]", *forward, *_needed(output, loss_line), loss_line],
-                "loss",
-            ),
-            function(
-                "loss_and_gradient(theta, X, Y)",
-                "J(theta) and its gradient (flat, like theta) by backpropagation.",
-                ["m = X.shape[0]", *forward, *output, loss_line, *backward],
-                "loss, grad",
-            ),
-        ]
-    )
+    header = _IMPORTS + f"\nSIZES = {net.sizes!r}\n"
+    source = network_module(header, net.blocks, forward, output, prediction, loss_line, backward)
     return source
-
-
-def _array(name: str) -> sympy.Symbol:
-    return sympy.Symbol(name, real=True)
-
-
-def _elementwise(printer: JaxPrinter, expr: sympy.Expr, names: dict) -> str:
-    # As symgd.compile.network's helper of the same name (that module imports this one).
-    return printer.doprint(stabilize(expr.xreplace(names)))
-
-
-def _needed(lines: list[str], uses: str) -> list[str]:
-    """``lines`` without the probabilities ``p = …`` when ``uses`` does not read ``p``."""
-    if re.search(r"\bp\b", uses):
-        return lines
-    return [line for line in lines if not line.startswith("p = ")]

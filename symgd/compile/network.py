@@ -27,21 +27,19 @@ Example:
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy
-import sympy
 
 from symgd import limits
-from symgd.compile.codegen import check_dtype, function_source
+from symgd.compile.codegen import check_dtype
 from symgd.compile.jax_backend import export_jax, load_jax, network_source_jax, require_jax
+from symgd.compile.layers import array, elementwise, network_module, output_and_loss
 from symgd.compile.loader import generated, load_source
 from symgd.compile.numeric import NUMERIC_HELPERS
 from symgd.compile.printer import NetworkPrinter
-from symgd.compile.rewrites import stabilize
 from symgd.define import OUTPUT, PREACTIVATION, PROBABILITY, TARGET, Activation, Network
 from symgd.derivation import output_error
 
@@ -265,21 +263,6 @@ def _literal(value: object) -> str | None:
     return None
 
 
-def _elementwise(printer: NetworkPrinter, expr: sympy.Expr, names: dict) -> str:
-    return printer.doprint(stabilize(expr.xreplace(names)))
-
-
-def _needed(lines: list[str], uses: str) -> list[str]:
-    """``lines`` without the probabilities ``p = …`` when ``uses`` does not read ``p``."""
-    if re.search(r"\bp\b", uses):
-        return lines
-    return [line for line in lines if not line.startswith("p = ")]
-
-
-def _array(name: str) -> sympy.Symbol:
-    return sympy.Symbol(name, real=True)
-
-
 def compile_network(
     net: Network, *, backend: str = "numpy", dtype: type = numpy.float64
 ) -> CompiledNetwork:
@@ -329,22 +312,12 @@ def _compile_network(net: Network) -> CompiledNetwork:
     printer = NetworkPrinter()
     L = net.depth
     names = [name for name, _, _ in net.blocks]
-    unpack = ", ".join(names)
-    views = [
-        f"{name} = theta[{part.start}:{part.stop}]" + (f".reshape{shape}" if len(shape) > 1 else "")
-        for name, part, shape in net.blocks
-    ]
-    parameters = function_source(
-        "_parameters(theta)",
-        [*views, f"return {unpack}"],
-        f"Views of the flat vector theta: {unpack} (no copies).",
-    )
 
     def act_line(layer: int, sigma: Activation) -> str:
         z, a = f"z{layer}", f"a{layer}"
         if sigma.expression == PREACTIVATION:
             return f"{a} = {z}"
-        return f"{a} = {_elementwise(printer, sigma.expression, {PREACTIVATION: _array(z)})}"
+        return f"{a} = {elementwise(printer, sigma.expression, {PREACTIVATION: array(z)})}"
 
     forward = []
     previous = "X"
@@ -356,33 +329,22 @@ def _compile_network(net: Network) -> CompiledNetwork:
             previous = f"a{layer}"
     zL, aL = f"z{L}", f"a{L}"
     symbols = {
-        PREACTIVATION: _array(zL),
-        OUTPUT: _array(aL),
-        PROBABILITY: _array("p"),
-        TARGET: _array("Y"),
+        PREACTIVATION: array(zL),
+        OUTPUT: array(aL),
+        PROBABILITY: array("p"),
+        TARGET: array("Y"),
     }
     error = output_error(net.loss, net.output_activation)
-    if net.loss.kind == "softmax":
-        output = [
-            "# log-softmax with the row maximum subtracted: exp never overflows",
-            f"shifted = {zL} - {zL}.max(axis=1, keepdims=True)",
-            "log_p = shifted - numpy.log(numpy.exp(shifted).sum(axis=1, keepdims=True))",
-            "p = numpy.exp(log_p)",
-        ]
-        prediction = "p"
-        loss_line = "loss = -numpy.sum(Y * log_p) / m"
-    elif net.loss.on_logits:
-        output = [f"p = {_elementwise(printer, net.loss.prediction, symbols)}"]
-        prediction = "p"
-        loss_line = f"loss = numpy.sum({_elementwise(printer, net.loss.unit, symbols)}) / m"
-    else:
-        output = [act_line(L, net.output_activation)]
-        prediction = aL
-        loss_line = f"loss = numpy.sum({_elementwise(printer, net.loss.unit, symbols)}) / m"
-    if net.l2:
-        squares = " + ".join(f"numpy.vdot(W{layer}, W{layer})" for layer in range(1, L + 1))
-        loss_line += f" + {net.l2!r} / 2 * ({squares})"
-    delta = _elementwise(printer, error.delta, symbols)
+    softmax = [
+        "# log-softmax with the row maximum subtracted: exp never overflows",
+        f"shifted = {zL} - {zL}.max(axis=1, keepdims=True)",
+        "log_p = shifted - numpy.log(numpy.exp(shifted).sum(axis=1, keepdims=True))",
+        "p = numpy.exp(log_p)",
+    ]
+    output, prediction, loss_line = output_and_loss(
+        net, printer, "numpy", softmax, lambda: act_line(L, net.output_activation)
+    )
+    delta = elementwise(printer, error.delta, symbols)
     backward = [
         f"# output error, derived by SymPy: delta{L} = {error.delta}",
         f"delta{L} = ({delta}) / m",
@@ -398,41 +360,15 @@ def _compile_network(net: Network) -> CompiledNetwork:
             backward.append(f"gW{layer} += {net.l2!r} * W{layer}")
         if layer > 1:
             h = layer - 1
-            local = _elementwise(
-                printer, hidden_local, {PREACTIVATION: _array(f"z{h}"), OUTPUT: _array(f"a{h}")}
+            local = elementwise(
+                printer, hidden_local, {PREACTIVATION: array(f"z{h}"), OUTPUT: array(f"a{h}")}
             )
             backward.append(f"# sigma'(z{h}) = {hidden_local}")
             backward.append(f"delta{h} = (delta{layer} @ W{layer}) * ({local})")
 
-    def function(signature: str, doc: str, body: list[str], returns: str) -> str:
-        lines = [f"{unpack} = _parameters(theta)", *body, f"return {returns}"]
-        return function_source(signature, lines, doc)
-
     imports = "import numpy\n" + (
         "import functools\n" if "functools." in "".join(forward + output + backward) else ""
     )
-    source = "\n\n".join(
-        [
-            imports + f"\nSIZES = {net.sizes!r}\n",
-            parameters,
-            function(
-                "forward(theta, X)",
-                "Network outputs for the examples in the rows of X.",
-                forward + output,
-                prediction,
-            ),
-            function(
-                "loss(theta, X, Y)",
-                "J(theta): the mean loss over the rows of X and Y.",
-                ["m = X.shape[0]", *forward, *_needed(output, loss_line), loss_line],
-                "loss",
-            ),
-            function(
-                "loss_and_gradient(theta, X, Y)",
-                "J(theta) and its gradient (flat, like theta) by backpropagation.",
-                ["m = X.shape[0]", *forward, *output, loss_line, *backward],
-                "loss, grad",
-            ),
-        ]
-    )
+    header = imports + f"\nSIZES = {net.sizes!r}\n"
+    source = network_module(header, net.blocks, forward, output, prediction, loss_line, backward)
     return CompiledNetwork(net, source, net.blocks, load_source(source))
