@@ -20,7 +20,6 @@ from symgd.cli.options import (
     add_objective_arguments,
     add_training_arguments,
     emit_derivation,
-    failed,
     json_text,
     parameter_values,
     print_report,
@@ -28,6 +27,7 @@ from symgd.cli.options import (
     refuse_steps,
     training_options,
 )
+from symgd.cli.runs import print_run, run_exit, run_json
 from symgd.compile import compile_objective
 from symgd.data import linear_data, read_csv, read_csv_files
 from symgd.define import linear_regression
@@ -211,37 +211,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         data = read_csv(args.csv, compiled.data)
     result = train(compiled, data, init, **options)
     if args.format == "json":
-        print(
-            json_text(
-                {
-                    "params": result.params,
-                    "loss": list(result.loss_history),
-                    "final_loss": result.final_loss,
-                    "validation_loss": list(result.validation_history),
-                    "epochs": result.epochs,
-                    "steps": result.steps,
-                    "converged": result.converged,
-                    "diverged": result.diverged,
-                    "stopped_early": result.stopped_early,
-                    "interrupted": result.interrupted,
-                    "message": result.message,
-                    "diagnostics": list(result.diagnostics),
-                    "checkpoint": str(result.checkpoint) if result.checkpoint else None,
-                }
-            )
-        )
+        print(json_text({"params": result.params, **run_json(result)}))
     else:
-        for name, value in result.params.items():
-            print(f"{name} = {value:.10g}")
-        print(f"loss {result.loss_history[0]:.6g} -> {result.final_loss:.6g}; {result.message}")
-        for line in result.diagnostics:
-            print(f"note: {line}")
-        if args.plot:
-            print(f"wrote {args.plot}")
-    if result.interrupted:
-        print(f"symgd: {result.message}", file=sys.stderr)
-        return 130
-    return failed(result.message) if result.diverged else 0
+        print_run(result, (f"{n} = {v:.10g}" for n, v in result.params.items()), args.plot)
+    return run_exit(result)
 
 
 def _check(compiled, X: numpy.ndarray, theta: numpy.ndarray):

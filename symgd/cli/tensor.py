@@ -10,7 +10,6 @@ file order; a scalar such as ``lamda`` takes ``--set lamda=0.1``.
 from __future__ import annotations
 
 import argparse
-import sys
 
 import numpy
 
@@ -22,6 +21,7 @@ from symgd.cli.options import (
     print_report,
     training_options,
 )
+from symgd.cli.runs import print_run, run_exit, run_json
 from symgd.compile import CompiledTensor, compile_tensor
 from symgd.data import DataError, read_csv
 from symgd.define import TensorObjective, shape_text, tensor_objective
@@ -226,44 +226,26 @@ def train(args: argparse.Namespace) -> int:
     else:
         why = None
     if args.format == "json":
+        standardization = {
+            n: {"mean": _listed(mean), "std": _listed(std)}
+            for n, (mean, std) in (result.standardization or {}).items()
+        }
         payload = {
             "params": {n: _listed(v) for n, v in result.params.items()},
-            "loss": list(run.loss_history),
-            "final_loss": run.final_loss,
-            "validation_loss": list(run.validation_history),
-            "epochs": run.epochs,
-            "steps": run.steps,
-            "converged": run.converged,
-            "diverged": run.diverged,
-            "stopped_early": run.stopped_early,
-            "interrupted": run.interrupted,
-            "message": run.message,
-            "diagnostics": list(run.diagnostics),
+            **run_json(run),
             "task": result.task,
             "metrics": metrics,
-            "standardization": {
-                n: {"mean": _listed(mean), "std": _listed(std)}
-                for n, (mean, std) in (result.standardization or {}).items()
-            },
+            "standardization": standardization,
         }
         print(json_text(payload))
     else:
-        for name, value in result.params.items():
-            print(_shown(name, value))
-        print(f"loss {run.loss_history[0]:.6g} -> {run.final_loss:.6g}; {run.message}")
+        print_run(run, (_shown(n, v) for n, v in result.params.items()), args.plot)
         if metrics:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
             print(f"{result.task} on the training data: {shown}")
         elif why:
             print(f"note: no metrics: {why}")
-        for line in run.diagnostics:
-            print(f"note: {line}")
-        if args.plot:
-            print(f"wrote {args.plot}")
-    if run.interrupted:
-        print(f"symgd: {run.message}", file=sys.stderr)
-        return 130
-    return failed(run.message) if run.diverged else 0
+    return run_exit(run)
 
 
 def gradcheck(args: argparse.Namespace) -> int:
