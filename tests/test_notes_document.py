@@ -10,6 +10,7 @@ import pytest
 from symgd.define import linear_regression, objective
 from symgd.notes import Notation, build_notes, custom_notes, to_tex, write_notes
 from symgd.parse import ParseError
+from symgd.render.printing import code_listing
 
 
 def test_markdown_links_its_figures(tmp_path):
@@ -22,6 +23,41 @@ def test_markdown_links_its_figures(tmp_path):
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert len(links) == 3 and all((tmp_path / link).exists() for link in links)
     assert "```python" in text and "mathrm{gradient}" in text
+
+
+#: topic: the listing of its loss and gradient, typeset without overfull boxes
+LISTED = ["linear-regression", "logistic-regression", "mlp-backprop", "softmax-regression"]
+
+
+@pytest.mark.parametrize("topic", LISTED)
+def test_the_code_listing_fits_the_page(pdflatex, topic):
+    tex = to_tex(build_notes(topic))
+    assert (
+        "\\begin{verbatim}\ndef loss_and_gradient" in tex
+        or "\\begin{verbatim}\nimport numpy" in tex
+    )
+    log = pdflatex(tex).with_suffix(".log").read_text(encoding="latin-1")
+    assert "Overfull \\hbox" not in log, re.findall(r"Overfull.*\n.*", log)[:3]
+
+
+#: source, the type size chosen, the longest line typeset
+LISTING_SIZES = [
+    ("x = 1\n", r"{\small", 5),
+    ("y = " + "x + " * 22 + "x\n", r"{\small", 93),
+    ("y = " + "x + " * 24 + "x\n", r"{\footnotesize", 101),
+    ("y = " + "x + " * 27 + "x\n", r"{\scriptsize", 113),
+    ("y = " + "x + " * 40 + "x\n", r"{\scriptsize", 117),  # 165 characters: broken once
+]
+
+
+@pytest.mark.parametrize(("source", "size", "longest"), LISTING_SIZES)
+def test_a_listing_takes_the_largest_type_that_fits(source, size, longest):
+    listing = code_listing(source)
+    assert listing.startswith(size + "\n")
+    code = listing.split("\\begin{verbatim}\n")[1].split("\n\\end{verbatim}")[0]
+    assert max(map(len, code.splitlines())) == longest
+    assert code.replace(" \\\n", " ").split() == source.split()  # broken lines rejoin
+    compile(code, "<listing>", "exec")  # still Python
 
 
 def test_custom_notes_compile(pdflatex):

@@ -33,6 +33,7 @@ CATALOGUE = [
     "matrix-factorization",
     "regularization",
     "optimizers",
+    "huber-and-hinge",
 ]
 
 
@@ -89,7 +90,14 @@ def test_every_shown_gradient_is_sympy_diff(derivations_only):
             obj = derivation.objective
             for step in derivation.steps:
                 expected = sympy.diff(obj.expanded_loss, step.param)
-                assert is_zero(step.result - expected), (note.topic, step.param)
+                # symgd's kink convention: a step's derivative (DiracDelta) is 0, H(0) = 0.
+                expected = expected.replace(sympy.DiracDelta, lambda *_: 0).replace(
+                    sympy.Heaviside, lambda u, *_: sympy.Heaviside(u, 0)
+                )
+                difference = step.result - expected
+                assert is_zero(difference) or is_zero(
+                    sympy.piecewise_fold(difference.rewrite(sympy.Piecewise))
+                ), (note.topic, step.param)
                 checked += 1
     assert checked >= 2 + 2 + 3 + 9 + 9 + 4 + 4
 
@@ -324,3 +332,67 @@ def test_a_wrong_matrix_gradient_is_refused():
     builder.matrix_form(derivation)  # the right one is shown
     with pytest.raises(ArithmeticError, match="differs from sympy.diff"):
         builder.matrix_form(wrong)
+
+
+# ---------------------------------------------------------------- regularisation sweep, optimisers
+
+
+def test_ridge_sweep_validation_curve_has_an_interior_minimum():
+    """Degree-9 ridge on 20 points: some λ > 0 beats λ = 0 on held-out data (a real effect)."""
+    from symgd.define import tensor_objective
+    from symgd.derivation import derive_tensor
+    from symgd.notes.topics.regularization import LAMBDAS, polynomial_data, ridge_sweep
+
+    derivation = derive_tensor(
+        tensor_objective(
+            "norm(X@w + b - y)**2/(2*m) + lamda/2*w@w", "w[d], b", "X[m,d], y[m], lamda"
+        )
+    )
+    found = ridge_sweep(derivation, polynomial_data(20, 4), polynomial_data(200, 1004))
+    best = min(LAMBDAS, key=lambda s: found[s][1])
+    assert found[best][1] < 0.5 * found[0.0][1]  # regularising helps, by a wide margin
+    assert LAMBDAS[0] < best < LAMBDAS[-1]  # and too much hurts: the minimum is inside the grid
+    assert found[0.0][0] <= min(found[s][0] for s in LAMBDAS) + 1e-12  # λ = 0 fits best
+
+
+@pytest.mark.slow
+def test_regularization_figure_states_its_numbers(tmp_path):
+    note = notes_module.build_notes("regularization", figures=tmp_path)
+    best = float(note.formulas["best lambda"])
+    chosen = float(note.formulas["held-out J0 at best lambda"])
+    plain = float(note.formulas["held-out J0 at lambda 0"])
+    assert best > 0 and chosen < plain
+    tex = to_tex(note)
+    for shown in (f"lambda = {best:.2g}", f"{chosen:.4f}", f"{plain:.4f}"):
+        assert shown in tex, shown
+    assert "is not penalised" in tex and r"\operatorname{sign}(0) = 0" in tex
+
+
+@pytest.mark.slow
+def test_ridge_bias_is_not_penalised(derivations_only):
+    note = derivations_only["regularization"]
+    w, b, x = symbol("w"), symbol("b"), symbol("x")
+    # ∂²ℓ/∂b² is 1 (the penalty would make it 1.1); ∂²ℓ/∂w² gains λ = 0.1
+    assert sympy.diff(note.formulas["l2-dl/db"], b) == 1
+    assert (
+        sympy.expand(sympy.diff(note.formulas["l2-dl/dw"], w) - x**2 - sympy.Rational(1, 10)) == 0
+    )
+    now = sympy.Symbol("b^(t)", real=True)
+    data_term = PartialDerivative(symbol("J_0"), b)
+    alpha = sympy.Symbol("alpha", positive=True)
+    assert sympy.expand(note.formulas["l2-decay b"] - (now - alpha * data_term)) == 0
+
+
+@pytest.mark.slow
+def test_optimizer_notes_include_adagrad_and_adamw(derivations_only):
+    from symgd.notes.topics.optimizers import OPTIMIZERS
+    from symgd.training import OPTIMIZERS as OFFERED, adagrad, adamw
+
+    note = derivations_only["optimizers"]
+    tex = to_tex(note)
+    shown = {name.lower() for name in OPTIMIZERS}
+    assert set(OFFERED) - {"sgd"} <= shown  # every optimiser the CLI offers, but plain descent
+    for name, make in (("AdaGrad", adagrad), ("AdamW", adamw)):
+        assert tuple(note.formulas[name]) == make(0.1).equations
+        for line in update_rule_latex(make(0.1)).splitlines()[1:-1]:
+            assert line.split(" &= ")[1].removesuffix(r" \\") in tex

@@ -115,7 +115,7 @@ def test_given_symbols_are_used_for_their_names():
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_every_function_is_callable_and_reserved(name):
     assert name in RESERVED_NAMES
-    arguments = "x, y" if name in ("Max", "Min") else "x"
+    arguments = {"Max": "x, y", "Min": "x, y", "Piecewise": "(x, x < 1), (1, True)"}.get(name, "x")
     assert isinstance(parse_expression(f"{name}({arguments})"), sympy.Expr)
     with pytest.raises(ParseError, match=name):
         parse_expression(f"{name}()")

@@ -189,7 +189,7 @@ def test_rates_on_a_quadratic_are_classified():
     histories = {rate: _bowl_history(rate) for rate in (0.005, 0.15, 0.4)}
     best = min(h[-1] for h in histories.values() if numpy.isfinite(h[-1]))
     kinds = {rate: classify_run(h, best) for rate, h in histories.items()}
-    assert kinds == {0.005: "too small", 0.15: "good", 0.4: "diverging"}
+    assert kinds == {0.005: "too slow", 0.15: "good", 0.4: "diverging"}
 
 
 def test_heavy_ball_overshoot_is_oscillating():

@@ -279,41 +279,48 @@ def read_objective(args: argparse.Namespace) -> Objective:
     )
 
 
-#: Functions whose derivative is an impulse (``DiracDelta``): zero wherever it is defined.
-_STEPS = (sympy.Heaviside, sympy.sign)
+_STEPS = (sympy.Heaviside, sympy.sign)  # derivative 0 wherever defined (DiracDelta)
 
 
 def refuse_steps(objective_: Objective) -> None:
-    """Refuse an objective whose gradient holds ``DiracDelta``, before any numeric work.
+    """Refuse an objective with a parameter that the loss reads only through steps.
 
-    The derivative of a step (``Heaviside``, ``sign``) of a parameter is an impulse: zero
-    wherever it is defined, so gradient descent gets no signal and no number can stand for
-    it. ``symgd derive`` still shows it; training and checks need a smooth stand-in.
+    Steps are differentiated almost everywhere (``H' = sign' = 0``), so Huber, hinge and
+    pinball losses train; but a parameter only inside steps (or ``Piecewise`` conditions) has
+    the gradient 0 everywhere and would never move: refused before any numeric work.
 
     Raises:
-        UsageError: A step of an expression that depends on a parameter.
+        UsageError: A parameter of the loss appears only inside steps.
 
     Example:
+        >>> refuse_steps(objective("Max(0, 1 - y*(w*x + b))", "w,b", "x,y"))  # the hinge
         >>> refuse_steps(objective("Heaviside(w*x - y)", "w", "x,y"))
         Traceback (most recent call last):
         ...
-        symgd.cli.options.UsageError: the loss uses Heaviside(w*x - y), whose derivative holds ...
+        symgd.cli.options.UsageError: the loss uses Heaviside(w*x - y), whose derivative is 0 ...
     """
-    params = set(objective_.params)
-    for step in sorted(objective_.expanded_loss.atoms(*_STEPS), key=sympy.default_sort_key):
-        if step.args[0].free_symbols & params:
-            raise UsageError(step_message(f"the loss uses {step}", step))
+    loss = objective_.expanded_loss
+    for param in sorted(set(objective_.params) & loss.free_symbols - _outside_steps(loss), key=str):
+        steps = [s for s in loss.atoms(*_STEPS, sympy.Piecewise) if param in s.free_symbols]
+        step = min(steps, key=sympy.default_sort_key)
+        raise UsageError(step_message(f"the loss uses {step}", step))
+
+
+def _outside_steps(expr: sympy.Basic) -> set[sympy.Basic]:
+    """The symbols of ``expr`` outside step arguments and ``Piecewise`` conditions."""
+    if isinstance(expr, _STEPS) or expr.is_Symbol:
+        return set() if isinstance(expr, _STEPS) else {expr}
+    parts = [v for v, _ in expr.args] if isinstance(expr, sympy.Piecewise) else expr.args
+    return set().union(*map(_outside_steps, parts))
 
 
 def step_message(subject: str, step: sympy.Expr) -> str:
-    """Why a step function cannot be trained or checked, and what to use instead."""
-    stand_in = "sigmoid(k*u)" if isinstance(step, sympy.Heaviside) else "tanh(k*u)"
+    """Why a step function gives gradient descent no signal, and what to use instead."""
+    stand_in = "tanh(k*u)" if isinstance(step, sympy.sign) else "sigmoid(k*u)"
     return (
-        f"{subject}, whose derivative holds DiracDelta (an impulse, zero wherever it is "
-        "defined): "
-        f"gradient descent gets no signal through a step and it has no numeric value; use a "
-        f"smooth stand-in such as {stand_in} for a large k ('symgd derive' shows the symbolic "
-        "gradient)"
+        f"{subject}, whose derivative is 0 wherever it is defined (a step): gradient descent "
+        f"gets no signal through it; use a smooth stand-in such as {stand_in} for a large k, "
+        "or a piecewise loss such as Max(0, 1 - u) ('symgd derive' shows the gradient)"
     )
 
 

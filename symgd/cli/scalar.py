@@ -282,14 +282,28 @@ def run_demo(output: str | None = None, *, stream=None) -> dict:
         folder = Path(output)
         folder.mkdir(parents=True, exist_ok=True)
         files = [folder / name for name in ("linear_regression.tex", "linear_regression.md")]
-        files[0].write_text(to_document(derivation, title=_TITLE), encoding="utf-8")
-        files[1].write_text(to_markdown(derivation, title=_TITLE), encoding="utf-8")
         files.append(folder / "loss_curve.png")
         loss_curves(
             {"batch gradient descent": result.loss_history},
             files[2],
             title="Training loss, linear regression",
         )
+        # The figure sits beside the documents, which include it by its file name.
+        caption = (
+            f"Training loss J per epoch: batch gradient descent, learning rate 0.5, 200 seeded "
+            f"examples; J = {result.loss_history[-1]:.6f} after {len(result.loss_history) - 1} "
+            f"epochs, w = {result.params['w']:.4f}, b = {result.params['b']:.4f}."
+        )
+        tex, end = to_document(derivation, title=_TITLE).rsplit("\\end{document}", 1)
+        tex += (
+            "\\section*{Training}\n\\begin{figure}[h]\n\\centering\n"
+            f"\\includegraphics[width=0.8\\linewidth]{{{files[2].name}}}\n"
+            f"\\caption{{{caption}}}\n\\end{{figure}}\n\\end{{document}}{end}"
+        )
+        files[0].write_text(tex, encoding="utf-8")
+        markdown = to_markdown(derivation, title=_TITLE)
+        markdown += f"\n**Training**\n\n![{caption}]({files[2].name})\n"
+        files[1].write_text(markdown, encoding="utf-8")
         say("\nwrote " + ", ".join(str(file) for file in files))
     return {
         "params": result.params,

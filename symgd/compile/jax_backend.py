@@ -37,6 +37,7 @@ import sympy
 from symgd.compile.codegen import common_factor, function_source
 from symgd.compile.layers import array, elementwise, network_module, output_and_loss
 from symgd.compile.loader import load_source
+from symgd.compile.numeric import HEAVISIDE_AT_ZERO
 from symgd.compile.printer import NetworkPrinter
 from symgd.compile.rewrites import stabilize
 from symgd.define import OUTPUT, PREACTIVATION, PROBABILITY, TARGET, Activation, Network
@@ -84,7 +85,7 @@ class JaxPrinter(NetworkPrinter):
         heaviside_at_zero: ``H(0)`` where the expression leaves it at SymPy's default.
     """
 
-    def __init__(self, *, heaviside_at_zero: float = 0.0):
+    def __init__(self, *, heaviside_at_zero: float = HEAVISIDE_AT_ZERO):
         super().__init__(stable=True, heaviside_at_zero=heaviside_at_zero)
 
     def _module_format(self, fqn: str, register: bool = True) -> str:
@@ -195,7 +196,9 @@ def export_jax(source: str, title: str, path: str | Path | None = None) -> str:
     return module
 
 
-def objective_source_jax(derivation: Derivation, *, heaviside_at_zero: float = 0.0) -> str:
+def objective_source_jax(
+    derivation: Derivation, *, heaviside_at_zero: float = HEAVISIDE_AT_ZERO
+) -> str:
     r"""The loss and gradient of a derivation as ``jax.numpy`` source.
 
     .. math:: J = \frac{1}{m} \sum_i \ell_i, \qquad
@@ -290,7 +293,7 @@ def network_source_jax(net: Network) -> str:
         >>> "gW1 = delta1.T @ X" in network_source_jax(network("2,3,1"))
         True
     """
-    printer = JaxPrinter(heaviside_at_zero=0.5)  # H(0) = 1/2 as in the NumPy network code
+    printer = JaxPrinter()  # H(0) = 0, as in the NumPy network code and scalar objectives
     L = net.depth
     names = [name for name, _, _ in net.blocks]
 

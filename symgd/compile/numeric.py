@@ -17,8 +17,10 @@ from collections.abc import Callable
 
 import numpy
 
-#: The value compiled code gives the step function ``H(0)`` (so ReLU'(0)) when the
-#: expression leaves it at SymPy's default ``½``; 0 as in PyTorch and JAX.
+#: symgd's one convention for the step at 0: compiled code gives ``H(0)``, hence
+#: ReLU'(0) = 0, wherever the expression leaves it at SymPy's default ``½`` -- in scalar
+#: objectives, networks and the JAX backend alike, as PyTorch and JAX do. The derivation
+#: follows it too (:data:`symgd.derivation.scalar.KINK_CONVENTION`).
 HEAVISIDE_AT_ZERO = 0.0
 
 

@@ -4,7 +4,7 @@
 :mod:`symgd.compile.numeric` (``_sigmoid``, ``numpy.logaddexp`` …), constants as plain
 Python floats (so float32 arrays stay float32) and piecewise functions so that each branch
 is evaluated only where it is selected. :class:`NetworkPrinter` adds what layer code needs
-(``numpy.maximum`` of two arrays). Both scalar objectives (:mod:`symgd.compile.scalar`) and
+(nothing today: one ``H(0)`` for both). Both scalar objectives (:mod:`symgd.compile.scalar`) and
 networks (:mod:`symgd.compile.network`) print through them.
 
 Example:
@@ -71,7 +71,8 @@ class Printer(NumPyPrinter):
         stable: Print the stable forms (``False`` prints the textbook formulas, to show
             why naive code overflows).
         heaviside_at_zero: The value of ``H(0)`` where the expression leaves it at
-            SymPy's default ``½`` (the derivative of ``Max(0, z)`` at 0).
+            SymPy's default ``½`` (the derivative of ``Max(0, z)`` at 0); symgd's one
+            convention is :data:`~symgd.compile.numeric.HEAVISIDE_AT_ZERO` (0).
     """
 
     def __init__(self, *, stable: bool = True, heaviside_at_zero: float = HEAVISIDE_AT_ZERO):
@@ -139,10 +140,22 @@ class Printer(NumPyPrinter):
         return f"_log_softmax({top}, {bottom})"
 
     def _print_Heaviside(self, expr: sympy.Expr) -> str:
-        if not self.stable:
-            return super()._print_Heaviside(expr)
+        # H(0) is a convention, not a matter of stability: the naive code uses it too.
         at_zero = self.heaviside_at_zero if len(expr.pargs) == 1 else float(expr.args[1])
         return f"numpy.heaviside({self._print(expr.args[0])}, {at_zero!r})"
+
+    def _print_Max(self, expr: sympy.Expr) -> str:
+        return self._pairwise("numpy.maximum", expr.args)
+
+    def _print_Min(self, expr: sympy.Expr) -> str:
+        return self._pairwise("numpy.minimum", expr.args)
+
+    def _pairwise(self, function: str, args: tuple) -> str:
+        # Nested calls, not functools.reduce: the listing runs with only numpy imported.
+        text = self._print(args[0])
+        for arg in args[1:]:
+            text = f"{function}({text}, {self._print(arg)})"
+        return text
 
     def _print_Piecewise(self, expr: sympy.Piecewise) -> str:
         if not self.stable:
@@ -161,20 +174,6 @@ class Printer(NumPyPrinter):
 
 
 class NetworkPrinter(Printer):
-    """symgd's NumPy printer; ``Max``/``Min`` of two arrays as ``numpy.maximum``/``minimum``."""
-
-    def _print_Max(self, expr: sympy.Expr) -> str:
-        return self._pairwise("numpy.maximum", expr.args)
-
-    def _print_Min(self, expr: sympy.Expr) -> str:
-        return self._pairwise("numpy.minimum", expr.args)
-
-    def _print_Heaviside(self, expr: sympy.Expr) -> str:
-        # H(0) = 1/2, SymPy's convention.
-        return f"numpy.heaviside({self._print(expr.args[0])}, 0.5)"
-
-    def _pairwise(self, function: str, args: tuple) -> str:
-        text = self._print(args[0])
-        for arg in args[1:]:
-            text = f"{function}({text}, {self._print(arg)})"
-        return text
+    """The printer of layer code: :class:`Printer`, with the same ``H(0)``
+    (:data:`~symgd.compile.numeric.HEAVISIDE_AT_ZERO`), so ReLU'(0) = 0 in networks as in
+    scalar objectives."""

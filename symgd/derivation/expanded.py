@@ -75,6 +75,30 @@ class ScalarNetwork:
         """``ℓ`` as one expression of inputs, targets and parameters."""
         return self.loss.xreplace(self.substitutions)
 
+    @property
+    def given(self) -> tuple[tuple[sympy.Symbol, sympy.Expr], ...]:
+        """What a chain in the units' symbols assumes: their definitions, then the targets'."""
+        return (*self.substitutions.items(), *self.constraint.items())
+
+    def by_definitions(self, paths: tuple[tuple[sympy.Symbol, ...], ...]) -> sympy.Expr:
+        r""":math:`\sum_{\text{paths}} \prod \partial u/\partial v`, each link differentiated
+        from ``u``'s definition (``ℓ``'s for the first), in the units' symbols.
+
+        Example:
+            >>> from symgd.define.network import network
+            >>> small = scalar_network(network("1,1,1", loss="mse"))
+            >>> path = (LOSS_SYMBOL, *small.post[2], *small.pre[2], *small.biases[1])
+            >>> small.by_definitions((path,))
+            a^{(2)}_{1} - y_{1}
+        """
+        definitions = {**dict(self.definitions), LOSS_SYMBOL: self.loss}
+        return sympy.Add(
+            *(
+                sympy.Mul(*(sympy.diff(definitions[u], v) for u, v in zip(p, p[1:], strict=False)))
+                for p in paths
+            )
+        )
+
 
 def _scalar(name: str) -> sympy.Symbol:
     # Internal symbols named in LaTeX (w^{(1)}_{12}); SymPy prints names with braces verbatim.

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import sympy
 
 from symgd import limits
-from symgd.define import Network
+from symgd.define import OUTPUT, PREACTIVATION, Activation, Network
 from symgd.derivation.expanded import ScalarNetwork, WeightChain, expand_network, scalar_network
 from symgd.derivation.output_error import OutputError, output_error
 from symgd.display import display_latex
@@ -135,6 +135,83 @@ def dense_rules() -> DenseRules:
     return DenseRules(forward, tuple(rules))
 
 
+_M, _R = sympy.symbols("m r", integer=True, positive=True)
+
+
+def _layer_base(name: str, layer: int) -> sympy.IndexedBase:
+    return sympy.IndexedBase(f"{name}^{{({layer})}}", real=True)
+
+
+def recursion_entry(
+    sigma: Activation, layer: int
+) -> tuple[tuple[sympy.Expr, sympy.Expr, sympy.Expr], tuple[tuple[sympy.Expr, sympy.Expr], ...]]:
+    r"""Entry ``q`` of the recursion, three ways.
+
+    .. math:: \delta^{(l)} = (W^{(l+1)})^\top \delta^{(l+1)} \odot \sigma'(z^{(l)})
+
+
+    Three ways, in index notation: by the chain rule through :math:`a^{(l)}_q`
+    (``sympy.diff`` of the next layer's definition), with :math:`\sigma'(z_q)`, and with
+    :math:`\sigma'` in the output :math:`a_q` (which assumes :math:`a_q = \sigma(z_q)`).
+
+    Returns:
+        ``((chain rule, with σ'(z), with σ'(a)), given)``.
+
+    Example:
+        >>> from symgd.define import activation
+        >>> (_, with_z, _), given = recursion_entry(activation("tanh"), 1)
+        >>> with_z
+        (1 - tanh(z^{(1)}[q])**2)*Sum(W^{(2)}[i, q]*delta^{(2)}[i], (i, 1, n))
+    """
+    W, b = _layer_base("W", layer + 1), _layer_base("b", layer + 1)
+    delta = _layer_base("delta", layer + 1)
+    z, a = _layer_base("z", layer), _layer_base("a", layer)
+    forward = sympy.Sum(W[_I, _J] * a[_J], (_J, 1, _N_IN)) + b[_I]
+    through = sympy.Sum(delta[_I] * sympy.diff(forward, a[_Q]), (_I, 1, _N_OUT))
+    chain = through * sympy.diff(sigma.expression.xreplace({PREACTIVATION: z[_Q]}), z[_Q])
+    back = sympy.Sum(W[_I, _Q] * delta[_I], (_I, 1, _N_OUT))
+    with_z = back * sigma.derivative.xreplace({PREACTIVATION: z[_Q]})
+    with_a = back * sigma.backward_form.xreplace({PREACTIVATION: z[_Q], OUTPUT: a[_Q]})
+    return (chain, with_z, with_a), ((a[_Q], sigma.expression.xreplace({PREACTIVATION: z[_Q]})),)
+
+
+def gradient_entries(
+    layer: int, l2: float | None = None
+) -> tuple[tuple[sympy.Expr, sympy.Expr], tuple[tuple[sympy.Expr, sympy.Expr], ...]]:
+    r"""Entries of :math:`\partial J/\partial W^{(l)}` and :math:`\partial J/\partial b^{(l)}`.
+
+    By the chain rule through every :math:`z^{(l)}_{i,r}` of every example ``i`` (``sympy.diff``
+    of the layer's definition and of the L2 term), and as the mean
+    :math:`\frac{1}{m}\sum_i \delta_{i,p} a_{i,q} + \lambda W_{pq}` (:math:`\frac{1}{m}\sum_i
+    \delta_{i,p}`).
+
+    Returns:
+        ``((W by the chain rule, W as the mean), (b by the chain rule, b as the mean))``.
+
+    Example:
+        >>> (_, mean), _ = gradient_entries(1)
+        >>> mean
+        Sum(a^{(0)}[i, q]*delta^{(1)}[i, p], (i, 1, m))/m
+    """
+    W, b = _layer_base("W", layer), _layer_base("b", layer)
+    a, delta = _layer_base("a", layer - 1), _layer_base("delta", layer)
+    l2 = sympy.sympify(l2 or 0)
+    forward = sympy.Sum(W[_R, _J] * a[_I, _J], (_J, 1, _N_IN)) + b[_R]
+    penalty = l2 / 2 * sympy.Sum(W[_R, _J] ** 2, (_R, 1, _N_OUT), (_J, 1, _N_IN))
+
+    def by_chain_rule(v: sympy.Indexed, extra: sympy.Expr) -> sympy.Expr:
+        paths = sympy.Sum(delta[_I, _R] * sympy.diff(forward, v), (_R, 1, _N_OUT), (_I, 1, _M))
+        return paths / _M + extra
+
+    decay = l2 * W[_P_INDEX, _Q] if l2 else 0
+    weights = (
+        by_chain_rule(W[_P_INDEX, _Q], sympy.diff(penalty, W[_P_INDEX, _Q]) if l2 else 0),
+        sympy.Sum(delta[_I, _P_INDEX] * a[_I, _Q], (_I, 1, _M)) / _M + decay,
+    )
+    biases = (by_chain_rule(b[_P_INDEX], 0), sympy.Sum(delta[_I, _P_INDEX], (_I, 1, _M)) / _M)
+    return weights, biases
+
+
 def layer_rule_gradient(derivation: NetworkDerivation) -> dict[sympy.Symbol, sympy.Expr]:
     """Each expanded weight's derivative from the layer rules, in inputs and parameters only.
 
@@ -219,7 +296,7 @@ def derive_network(net: Network, *, expanded: bool = False) -> NetworkDerivation
         )
     scalar = chains = None
     with limits.deadline(limits.NETWORK_SECONDS, "deriving the network's backprop chain"):
-        error = output_error(net.loss, net.output_activation)
+        error = output_error(net.loss, net.output_activation, units=min(net.sizes[-1], 3))
         hidden = net.activation.backward_form
         if expanded:
             scalar = scalar_network(net)

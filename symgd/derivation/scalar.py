@@ -219,6 +219,14 @@ def lecturer_form(expr: sympy.Expr, *, simplify: bool = True) -> sympy.Expr:
     return min(candidates, key=cost)
 
 
+def _cases_form(expr: sympy.Expr, *, simplify: bool = True) -> sympy.Expr:
+    """:func:`lecturer_form`, case by case where ``expr`` has cases (shown as cases)."""
+    expr = tidy_cases(expr)
+    if not isinstance(expr, sympy.Piecewise):
+        return lecturer_form(expr, simplify=simplify)
+    return sympy.Piecewise(*((lecturer_form(v, simplify=simplify), c) for v, c in expr.args))
+
+
 def _polynomial_forms(expr: sympy.Expr) -> list[sympy.Expr]:
     # The polynomial tools give up on some functions; the other candidates remain.
     with contextlib.suppress(sympy.PolynomialError, NotImplementedError):
@@ -324,7 +332,7 @@ def chain_rule(
     factors = tuple(
         tuple(local(a, b) for a, b in zip(path, path[1:], strict=False)) for path in paths
     )
-    return paths, factors, lecturer_form(sum_of_products(factors))
+    return paths, factors, _cases_form(sum_of_products(factors))
 
 
 def definition_graph(definitions: Mapping[sympy.Symbol, sympy.Expr]) -> dict:
@@ -341,6 +349,87 @@ def definition_graph(definitions: Mapping[sympy.Symbol, sympy.Expr]) -> dict:
     }
 
 
+#: The convention at a kink, stated once (the notes quote it).
+KINK_CONVENTION = (
+    "At a kink, where two cases meet, the derivative is the one of the case that holds there: "
+    "at r = 0 we take the subgradient 0 (max(0, r), the hinge, the step H with H(0) = 0, and "
+    "sign(0) = 0 in the derivative of |r|), as PyTorch and JAX do for ReLU."
+)
+
+
+def as_piecewise(expr: sympy.Expr) -> sympy.Expr:
+    r"""``Max``, ``Min`` and ``Heaviside`` written as ``Piecewise``, ties to the numbers.
+
+    :math:`H(u) = 1` for :math:`u > 0`, else 0. A case of ``Max``/``Min`` holds where its
+    argument is strictly larger (smaller) than every later one, numbers last, so a tie goes to
+    a number: ``Max(0, u)`` has the derivative 0 at :math:`u = 0`. ``Abs`` stays (its
+    derivative is ``sign``, :math:`\operatorname{sign}(0) = 0`).
+
+    Example:
+        >>> u = sympy.Symbol("u", real=True)
+        >>> as_piecewise(sympy.Max(0, u))
+        Piecewise((u, u > 0), (0, True))
+        >>> as_piecewise(sympy.Heaviside(u))
+        Piecewise((1, u > 0), (0, True))
+    """
+
+    def exceeds(a: sympy.Expr, b: sympy.Expr) -> sympy.Basic:
+        # Exact primitive part of a - b > 0: Floats in a condition (0.3 r > -0.7 r) sent
+        # SymPy's Piecewise into endless recursion.
+        _, primitive = sympy.nsimplify(a - b, rational=True).as_content_primitive()
+        return sympy.StrictGreaterThan(primitive, 0)
+
+    def cases(*args: sympy.Expr, larger: bool) -> sympy.Piecewise:
+        ordered = sorted(args, key=lambda a: (bool(a.is_number), sympy.default_sort_key(a)))
+        rows = [
+            (a, sympy.And(*(exceeds(a, b) if larger else exceeds(b, a) for b in ordered[k + 1 :])))
+            for k, a in enumerate(ordered[:-1])
+        ]
+        return sympy.Piecewise(*rows, (ordered[-1], True))
+
+    expr = expr.replace(sympy.Heaviside, lambda u, *_: sympy.Piecewise((1, u > 0), (0, True)))
+    expr = expr.replace(sympy.Max, lambda *a: cases(*a, larger=True))
+    return expr.replace(sympy.Min, lambda *a: cases(*a, larger=False))
+
+
+def tidy_cases(expr: sympy.Expr) -> sympy.Expr:
+    """Cases folded to the top (``x·{a, b} = {x a, x b}``), conditions simplified, never-cases out.
+
+    Example:
+        >>> x, u = sympy.symbols("x u", real=True)
+        >>> tidy_cases(x * sympy.Piecewise((1, u > 0), (0, True)))
+        Piecewise((x, u > 0), (0, True))
+    """
+    folded = sympy.piecewise_fold(expr) if expr.has(sympy.Piecewise) else expr
+    if not isinstance(folded, sympy.Piecewise):
+        return folded
+    rows = []
+    for value, condition in folded.args:
+        if condition is not sympy.true:
+            condition = limits.attempt(limits.SIMPLIFY_SECONDS, condition.simplify, condition)
+        if condition is not sympy.false:
+            rows.append((value, condition))
+    return sympy.Piecewise(*rows) if rows else sympy.S.Zero
+
+
+def almost_everywhere_derivative(expr: sympy.Expr, variable: sympy.Symbol) -> sympy.Expr:
+    """``∂expr/∂variable`` wherever it exists, piecewise losses as cases, never ``DiracDelta``.
+
+    ``Max``/``Min``/``Heaviside`` become cases first (:func:`as_piecewise`); the derivative of
+    a step is 0 wherever it is defined (SymPy's ``DiracDelta`` is 0). At a kink:
+    :data:`KINK_CONVENTION`.
+
+    Example:
+        >>> r = sympy.Symbol("r", real=True)
+        >>> almost_everywhere_derivative(sympy.Max(0, 1 - r), r)
+        Piecewise((-1, r < 1), (0, True))
+        >>> almost_everywhere_derivative(r * sympy.sign(r), r)
+        sign(r)
+    """
+    derivative = sympy.diff(as_piecewise(expr), variable)
+    return tidy_cases(derivative.replace(sympy.DiracDelta, lambda *_: sympy.S.Zero))
+
+
 def local_derivative(
     node: sympy.Symbol, child: sympy.Symbol, definitions: Mapping[sympy.Symbol, sympy.Expr]
 ) -> sympy.Expr:
@@ -353,7 +442,7 @@ def local_derivative(
         p*(1 - p)
     """
     definition = definitions[node]
-    local = sympy.diff(definition, child)
+    local = almost_everywhere_derivative(definition, child)
     if node != LOSS_SYMBOL and not definition.is_Atom:
         local = local.xreplace({definition: node})
     return lecturer_form(local)
@@ -368,8 +457,8 @@ def _chain_step(objective: Objective, param: sympy.Symbol) -> ChainStep:
     substitutions = objective.substitutions
     # The chain was simplified in the intermediates; substituting them back needs no
     # simplify (on nested functions it is slow and turns 1 - tanh² into 1/cosh²).
-    result = lecturer_form(in_intermediates.xreplace(substitutions), simplify=False)
-    expected = sympy.diff(objective.expanded_loss, param)
+    result = _cases_form(in_intermediates.xreplace(substitutions), simplify=False)
+    expected = almost_everywhere_derivative(objective.expanded_loss, param)
     if not _agrees(result, expected, objective.params + objective.data):
         # An internal consistency check: the displayed chain must equal sympy.diff.
         raise ArithmeticError(

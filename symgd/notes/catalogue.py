@@ -31,6 +31,7 @@ from symgd.notes.code import code_section
 from symgd.notes.document import Notation, Notes
 from symgd.notes.runs import rates_figure, three_modes
 from symgd.notes.topics import (
+    huber_and_hinge,
     linear_regression,
     logistic_regression,
     matrix_factorization,
@@ -80,6 +81,10 @@ TOPICS: dict[str, Topic] = {
     "optimizers": Topic(
         "momentum, Nesterov, RMSProp and Adam update equations from the optimiser definitions",
         optimizers.build,
+    ),
+    "huber-and-hinge": Topic(
+        "robust and margin losses: Huber and the hinge as cases, the kink convention, outliers",
+        huber_and_hinge.build,
     ),
 }
 

@@ -114,10 +114,11 @@ class Figure:
 
 @dataclass(frozen=True)
 class Code:
-    """Code shown in the note: Python ``source``, and ``latex`` when it is also shown as math.
+    """Code shown in the note: Python ``source``, and ``latex`` when it is shown as math.
 
-    Without ``latex`` (the compiled code) the source is typeset as a listing; with it (the
-    descent loop, by latexify-py) the LaTeX is set as math and Markdown shows both.
+    Without ``latex`` (the loss and gradient) the source is a listing: ``verbatim`` in LaTeX,
+    a fenced ``python`` block in Markdown. With it (the descent loop, by latexify-py) the
+    LaTeX is set as math in both, and the source is kept for the tests that run it.
     """
 
     caption: str
@@ -295,5 +296,5 @@ def _markdown_part(part: Part, relative_to: str | Path | None) -> str:
         return f"![{part.caption}]({_relative(part.path, relative_to)})\n"
     if isinstance(part, Rendered):
         return part.markdown + "\n"
-    shown = f"$$\n{part.latex}\n$$\n\n" if part.latex else ""
-    return shown + code_block(part.source)
+    # Code shown as math (the descent loop) is shown once, as in the PDF: not also as source.
+    return f"$$\n{part.latex}\n$$\n" if part.latex else code_block(part.source)

@@ -17,7 +17,12 @@ from symgd.notes.code import code_section, descent_loop
 from symgd.render import descent_paths, learning_rate_comparison, loss_curves
 from symgd.training import TrainResult, classify_runs, gradient_descent, train
 
+#: Steps drawn of one descent path: stochastic descent takes one per example, and thousands of
+#: them fill the contour plot; the first ones show its noise.
+PATH_STEPS = 200
+
 __all__ = [
+    "PATH_STEPS",
     "batch_and_mini_batch",
     "contour_loss",
     "descent_runs",
@@ -133,8 +138,20 @@ def contour_loss(compiled: Compiled, data) -> Callable[[numpy.ndarray], float]:
     return lambda theta: float(compiled.loss_function(theta, X))
 
 
+def _final(history) -> str:
+    """The final loss of a run, for a caption: ``0.0469``, or where it became non-finite."""
+    values = numpy.asarray(history, dtype=numpy.float64)
+    if numpy.all(numpy.isfinite(values)):
+        return f"{values[-1]:.3g}"
+    return f"inf (at epoch {int(numpy.argmin(numpy.isfinite(values)))})"
+
+
 def three_modes(b: Builder, compiled: Compiled, data, init, rate: float, epochs: int) -> None:
-    """Batch, stochastic and mini-batch runs: loss curves and descent paths (2 parameters)."""
+    """Batch, stochastic and mini-batch runs: loss curves and descent paths (2 parameters).
+
+    A path longer than :data:`PATH_STEPS` steps (stochastic descent) is drawn for its first
+    :data:`PATH_STEPS` steps, and the caption says so.
+    """
     found = descent_runs(compiled, data, init, learning_rate=rate, epochs=epochs)
     runs = {mode: result.loss_history for mode, (result, _) in found.items()}
     paths = {mode: path for mode, (_, path) in found.items()}
@@ -145,17 +162,32 @@ def three_modes(b: Builder, compiled: Compiled, data, init, rate: float, epochs:
         loop.append(descent_loop(loop[-1], rate, 1, lambda t: compiled.gradient_function(t, X)))
     if not numpy.allclose(numpy.array(loop), paths["batch"], rtol=1e-12, atol=1e-12):
         raise ArithmeticError("the displayed descent loop disagrees with the runner")
+    finals = "; ".join(f"{mode} {_final(history)}" for mode, history in runs.items())
     b.figure(
         "modes",
-        f"Training loss of batch, stochastic and mini-batch gradient descent, alpha = {rate:g}.",
-        lambda p: loss_curves(runs, p, title="Batch, stochastic and mini-batch descent"),
+        f"Training loss of batch, stochastic and mini-batch gradient descent, {epochs} epochs at "
+        f"alpha = {rate:g}. Final training loss: {finals}.",
+        lambda p: loss_curves(
+            runs, p, title=f"Batch, stochastic and mini-batch descent, {epochs} epochs"
+        ),
     )
     if len(compiled.params) == 2:
+        cut = [
+            f"the {mode} path is shown for its first {PATH_STEPS} of {len(path) - 1} steps"
+            for mode, path in paths.items()
+            if len(path) - 1 > PATH_STEPS
+        ]
         b.figure(
             "paths",
-            "Descent paths over the contours of J (one point per parameter update).",
+            f"Descent paths over the contours of J, labelled with their values of J (one point "
+            f"per parameter update, alpha = {rate:g}){'; ' if cut else ''}{', '.join(cut)}.",
             lambda p: descent_paths(
-                contour_loss(compiled, data), paths, p, names=compiled.params, title="Descent paths"
+                contour_loss(compiled, data),
+                paths,
+                p,
+                names=compiled.params,
+                title=f"Paths of gradient descent from the same start, learning rate {rate:g}",
+                max_steps=PATH_STEPS,
             ),
             width=1.0,
         )
@@ -164,25 +196,32 @@ def three_modes(b: Builder, compiled: Compiled, data, init, rate: float, epochs:
 def rates_figure(
     b: Builder, compiled: Compiled, data, init, rates: Sequence[float], what: str, **options
 ) -> None:
-    """Loss histories per learning rate, drawn with the runs' measured verdicts.
+    """Loss histories per learning rate, drawn with the runs' measured verdicts and final losses.
 
-    A run the runner stopped as diverged ends in ``inf``.
+    A run the runner stopped as diverged ends in ``inf``. The caption states each rate's verdict
+    (:func:`symgd.training.classify_runs`) and final training loss.
     """
     histories = {}
     for rate in rates:
         result = train(compiled, data, init, learning_rate=rate, seed=0, progress=False, **options)
         histories[rate] = (*result.loss_history, *((float("inf"),) if result.diverged else ()))
     verdicts = classify_runs(histories)
-    shown = "; ".join(f"{rate:g}: {verdicts[rate]}" for rate in sorted(verdicts))
+    shown = "; ".join(
+        f"alpha = {rate:g}: {verdicts[rate]}, final loss {_final(histories[rate])}"
+        for rate in sorted(verdicts)
+    )
     b.figure(
         "rates",
-        f"{what} at several learning rates; measured verdicts: {shown}.",
-        lambda p: learning_rate_comparison(histories, p, verdicts=verdicts),
+        f"{what}, at {len(rates)} learning rates. Measured verdicts and final training losses: "
+        f"{shown}.",
+        lambda p: learning_rate_comparison(
+            histories, p, verdicts=verdicts, title=f"{what}, at {len(rates)} learning rates"
+        ),
     )
 
 
 def rates_and_code(b: Builder, compiled, data, init, rates, *, batch_size: int) -> None:
     """The learning-rate figure (40 mini-batch epochs a rate, measured verdicts), then the code."""
-    what = f"Mini-batch ({batch_size}) descent"
+    what = f"Mini-batch ({batch_size}) descent, 40 epochs"
     rates_figure(b, compiled, data, init, rates, what, epochs=40, batch_size=batch_size)
     code_section(b, compiled)

@@ -64,9 +64,15 @@ _REJECTED_CONSTRUCTS: dict[type[ast.AST], tuple[str, str]] = {
     ast.SetComp: ("set comprehension", ALLOWED_SUMMARY),
     ast.DictComp: ("dict comprehension", ALLOWED_SUMMARY),
     ast.GeneratorExp: ("generator expression", ALLOWED_SUMMARY),
-    ast.BoolOp: ("boolean operator 'and'/'or'", "use Max/Min or Heaviside for piecewise logic"),
-    ast.Compare: ("comparison", "use Heaviside(a - b) for a step at a = b"),
-    ast.IfExp: ("conditional expression 'a if c else b'", "use Heaviside or Max/Min instead"),
+    ast.BoolOp: ("boolean operator 'and'/'or'", "use Max/Min or Piecewise for piecewise logic"),
+    ast.Compare: (
+        "comparison outside a Piecewise condition",
+        "write Piecewise((a, x < 1), (b, True)), or Heaviside(a - b) for a step",
+    ),
+    ast.IfExp: (
+        "conditional expression 'a if c else b'",
+        "write Piecewise((a, c), (b, True)) with a comparison c, or Max/Min",
+    ),
     ast.Starred: ("starred argument '*'", "pass arguments one by one"),
     ast.JoinedStr: ("f-string", ALLOWED_SUMMARY),
     ast.FormattedValue: ("f-string", ALLOWED_SUMMARY),
@@ -253,10 +259,56 @@ class ExpressionBuilder:
             raise ParseError(
                 f"{name} takes {expected} argument{plural}, got {count} in {excerpt(self.text)}"
             )
-        if row.function in (sympy.Max, sympy.Min):
+        if row.function in (sympy.Max, sympy.Min, sympy.Piecewise):
             self.check_minmax_budget(node)
+        if row.function is sympy.Piecewise:
+            return self.piecewise(node)
         arguments = [self.build(argument) for argument in node.args]
         return row.function(*arguments)
+
+    def piecewise(self, node: ast.Call) -> sympy.Expr:
+        """``Piecewise((value, comparison), ..., (value, True))``: one comparison per case."""
+        usage = "write Piecewise((a, x < 1), (b, True)): (value, condition) pairs, the last True"
+        cases: list[tuple[sympy.Expr, sympy.Basic]] = []
+        for position, argument in enumerate(node.args, start=1):
+            if not (isinstance(argument, ast.Tuple) and len(argument.elts) == 2):
+                raise self.reject(f"Piecewise case {position} {self.segment(argument)!r}", usage)
+            value_node, condition_node = argument.elts
+            last = position == len(node.args)
+            if isinstance(condition_node, ast.Constant) and condition_node.value is True:
+                if not last:
+                    raise self.reject(
+                        f"'True' in Piecewise case {position} of {len(node.args)}",
+                        "only the last case may hold otherwise",
+                    )
+                cases.append((self.build(value_node), sympy.true))
+                continue
+            if last:
+                raise self.reject("a Piecewise without a last case (value, True)", usage)
+            cases.append((self.build(value_node), self.comparison(condition_node)))
+        return sympy.Piecewise(*cases)
+
+    def comparison(self, node: ast.AST) -> sympy.Basic:
+        """One comparison ``a < b`` (or ``<=``, ``>``, ``>=``): the condition of a case."""
+        operators = {ast.Lt: sympy.Lt, ast.LtE: sympy.Le, ast.Gt: sympy.Gt, ast.GtE: sympy.Ge}
+        if not isinstance(node, ast.Compare):
+            raise self.reject(
+                f"the Piecewise condition {self.segment(node)!r}",
+                "write one comparison such as 'abs(r) <= 1' ('<', '<=', '>', '>=')",
+            )
+        if len(node.ops) != 1 or type(node.ops[0]) not in operators:
+            raise self.reject(
+                f"the comparison {self.segment(node)!r}",
+                "write one comparison of two expressions with '<', '<=', '>' or '>='",
+            )
+        left, right = self.build(node.left), self.build(node.comparators[0])
+        condition = operators[type(node.ops[0])](left, right)
+        if condition in (sympy.true, sympy.false):
+            raise self.reject(
+                f"the condition {self.segment(node)!r}, always {condition},",
+                "compare expressions that contain a symbol",
+            )
+        return condition
 
     def check_minmax_budget(self, node: ast.Call) -> None:
         # SymPy compares Max/Min arguments pairwise, at a cost growing with their size.
@@ -264,12 +316,13 @@ class ExpressionBuilder:
         self.minmax_nodes += sum(1 for argument in node.args for _ in ast.walk(argument))
         if self.minmax_arguments > MAX_MINMAX_ARGUMENTS:
             raise ParseError(
-                f"more than {MAX_MINMAX_ARGUMENTS} Max/Min arguments in {excerpt(self.text)}; "
+                f"more than {MAX_MINMAX_ARGUMENTS} Max/Min/Piecewise arguments in "
+                f"{excerpt(self.text)}; "
                 "split the expression into named intermediate definitions"
             )
         if self.minmax_nodes > MAX_MINMAX_NODES:
             raise ParseError(
-                f"Max/Min arguments in {excerpt(self.text)} have more than "
+                f"Max/Min/Piecewise arguments in {excerpt(self.text)} have more than "
                 f"{MAX_MINMAX_NODES} parts; define them as intermediates, e.g. "
                 "'z = w*x + b' then 'Max(0, z)'"
             )

@@ -59,6 +59,8 @@ FUNCTION_RULES: dict[str, FunctionRule] = {
     "Min": FunctionRule(sympy.Min, 2, None),
     "sign": FunctionRule(sympy.sign, 1, 1),
     "Heaviside": FunctionRule(sympy.Heaviside, 1, 1),
+    # Built case by case by the parser: (value, comparison) pairs, the last (value, True).
+    "Piecewise": FunctionRule(sympy.Piecewise, 1, None),
     "sigmoid": FunctionRule(sigmoid, 1, 1),
     "softplus": FunctionRule(softplus, 1, 1),
 }

@@ -7,11 +7,16 @@ from symgd.render.matrix_document import (
     matrix_text as matrix_text,
 )
 from symgd.render.network import (
-    dense_rules_latex as dense_rules_latex,
     network_document as network_document,
     network_latex as network_latex,
     network_markdown as network_markdown,
     network_text as network_text,
+)
+from symgd.render.network_equations import (
+    ShownEquation as ShownEquation,
+    Side as Side,
+    dense_rules_latex as dense_rules_latex,
+    network_equations as network_equations,
     weight_chain_lines as weight_chain_lines,
 )
 from symgd.render.plots import (
@@ -34,6 +39,9 @@ from symgd.render.printing import (
 )
 
 __all__ = [
+    "ShownEquation",
+    "Side",
+    "network_equations",
     "latex",
     "text",
     "partial",

@@ -3,7 +3,7 @@ r"""Figures of training runs: loss curves, learning-rate comparisons, descent pa
 Headless: figures are drawn with matplotlib's object API on the Agg canvas (no
 ``pyplot``, no display), and saved as PNG or PDF according to the file suffix.
 Every function returns the path it wrote. A PNG is ``FIGURE_SIZE`` inches at
-``DPI`` dots per inch (``descent_paths`` is that wide per panel).
+``DPI`` dots per inch; ``descent_paths`` is ``PATHS_WIDTH`` inches wide at ``PATHS_DPI``.
 
 Example:
     >>> import tempfile, pathlib
@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -25,6 +26,16 @@ from matplotlib.figure import Figure
 DPI = 100
 #: Width and height of one panel, in inches.
 FIGURE_SIZE = (6.0, 4.0)
+#: Width of a descent-path figure, in inches: about the text width of a page with 2 cm margins.
+PATHS_WIDTH = 6.5
+#: The most height of a descent-path figure, in inches: panels shrink to fit on a page.
+PATHS_HEIGHT = 8.5
+#: Resolution of descent-path PNGs: printed at text width, their small text stays sharp.
+PATHS_DPI = 200
+#: Text size of descent-path figures, in points (placed at text width they keep it).
+FONT_SIZE = 9
+#: Steps drawn of one descent path by default (stochastic descent takes one per example).
+PATH_STEPS = 200
 _FORMATS = (".png", ".pdf")
 
 
@@ -36,9 +47,9 @@ def _check_path(path: str | Path) -> Path:
     return path
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def _save(figure: Figure, path: Path, dpi: int = DPI) -> Path:
     FigureCanvasAgg(figure)  # attaches the headless canvas
-    figure.savefig(path, dpi=DPI, format=path.suffix.lower()[1:])
+    figure.savefig(path, dpi=dpi, format=path.suffix.lower()[1:])
     return path
 
 
@@ -120,6 +131,17 @@ def loss_curves(
     return _save(figure, path)
 
 
+def _rate_label(rate: float, history: Sequence[float], verdict: str | None) -> str:
+    """``α = 0.5: good, J_40 = 0.142``: the rate, its verdict and its last loss (or inf)."""
+    values = numpy.asarray(history, dtype=numpy.float64).reshape(-1)
+    label = rf"$\alpha$ = {rate:g}" + (f": {verdict}" if verdict else "")
+    if not values.size:
+        return label
+    bad = numpy.flatnonzero(~numpy.isfinite(values))
+    epoch, value = (bad[0], "inf") if bad.size else (values.size - 1, f"{values[-1]:.3g}")
+    return rf"{label}, $J_{{{epoch}}}$ = {value}"
+
+
 def learning_rate_comparison(
     histories_by_rate: Mapping[float, Sequence[float]],
     path: str | Path,
@@ -129,9 +151,12 @@ def learning_rate_comparison(
 ) -> Path:
     r"""Plot the loss of the same run at several learning rates :math:`\alpha`, each labelled.
 
-    Each curve is labelled with its rate and, when given, its verdict (too small / good /
-    oscillating / diverging, from :func:`symgd.training.diagnostics.classify_run`). A run that
-    became non-finite is drawn until it blew up, the last finite value marked with a cross.
+    Each curve is labelled with its rate, its verdict when given (from
+    :func:`symgd.training.classify_runs`) and its final loss :math:`J_K` (or the epoch where it
+    became ``inf``). The loss axis stops at ten times
+    the largest initial loss, so that a run that blows up does not squash the others: a curve
+    that leaves the plot ends in a triangle at the top edge, and a run that became non-finite
+    ends in a cross.
 
     Args:
         histories_by_rate: Learning rate -> loss per epoch.
@@ -156,24 +181,31 @@ def learning_rate_comparison(
         raise ValueError("learning_rate_comparison needs at least one learning rate")
     path = _check_path(path)
     verdicts = verdicts or {}
-    figure = Figure(figsize=FIGURE_SIZE)
+    figure = Figure(figsize=FIGURE_SIZE, layout="constrained")
     axes = figure.add_subplot()
-    drawn = []
-    for rate in sorted(histories_by_rate):
+    drawn = [_finite_prefix(histories_by_rate[rate]) for rate in sorted(histories_by_rate)]
+    starts = [values[0] for values in drawn if values.size]
+    log = all(numpy.all(values > 0) for values in drawn if values.size)
+    low = min((values.min() for values in drawn if values.size), default=0.0)
+    top = 10 * max(starts, default=1.0) if log else max(starts, default=1.0) + 2 * abs(low)
+    for rate, values in zip(sorted(histories_by_rate), drawn, strict=True):
         history = histories_by_rate[rate]
-        values = _finite_prefix(history)
-        label = rf"$\alpha$ = {rate:g}" + (f" ({verdicts[rate]})" if rate in verdicts else "")
+        label = _rate_label(rate, history, verdicts.get(rate))
         (line,) = axes.plot(numpy.arange(values.size), values, label=label)
-        if values.size < len(history) and values.size:
+        above = numpy.flatnonzero(values > top)
+        if above.size:
+            axes.plot([above[0]], [top], "^", color=line.get_color(), markersize=9, clip_on=False)
+        elif values.size < len(history) and values.size:
             axes.plot([values.size - 1], [values[-1]], "x", color=line.get_color(), markersize=9)
-        drawn.append(values)
     _use_log_scale(axes, drawn)
+    if any(values.size and values.max() > top for values in drawn):
+        axes.set_ylim(top=top)
     axes.set_xlabel("epoch")
-    axes.set_ylabel("loss J")
+    axes.set_ylabel("training loss J")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend()
+    # Below the plot: a curve that blows up runs through the upper corners.
+    figure.legend(loc="outside lower center", ncols=2, frameon=False)
     axes.set_title(title or "Learning rates compared")
-    figure.tight_layout()
     return _save(figure, path)
 
 
@@ -182,6 +214,22 @@ def _grid_bounds(paths: Sequence[numpy.ndarray]) -> tuple[numpy.ndarray, numpy.n
     low, high = points.min(axis=0), points.max(axis=0)
     span = numpy.maximum(high - low, 1e-3 * numpy.maximum(1.0, numpy.abs(high)))
     return low - 0.15 * span, high + 0.15 * span
+
+
+def _contour_levels(values: numpy.ndarray, count: int = 8) -> tuple[numpy.ndarray, str]:
+    """Levels spaced logarithmically above the lowest value, rounded to as few significant
+    digits as keep them apart (so that each label is the level itself), and their format."""
+    floor, top = float(values.min()), float(values.max())
+    span = top - floor
+    if not span > 1e-12 * max(1.0, abs(floor)):
+        return numpy.zeros(0), "%g"
+    raw = floor + numpy.geomspace(3e-3 * span, 0.8 * span, count)
+    for digits in range(2, 10):
+        levels = numpy.unique([float(f"{value:.{digits}g}") for value in raw])
+        levels = levels[(levels > floor) & (levels < top)]
+        if levels.size == count:
+            break
+    return levels, f"%.{digits}g"
 
 
 def descent_paths(
@@ -193,12 +241,17 @@ def descent_paths(
     title: str | None = None,
     resolution: int = 80,
     columns: int | None = None,
+    max_steps: int | None = PATH_STEPS,
 ) -> Path:
     r"""Draw each descent path :math:`\theta_0, \theta_1, \dots` over the contours of :math:`J`.
 
-    One panel per path, side by side (e.g. batch, stochastic, mini-batch), sharing one
-    grid that covers every path with a margin; contour levels are spaced
-    logarithmically above the lowest value on the grid.
+    One panel per path (e.g. batch, stochastic, mini-batch), at most three to a row, in a
+    figure :data:`PATHS_WIDTH` inches wide with :data:`FONT_SIZE` point text, so that it reads
+    at the text width of a page. The panels share one grid covering the drawn paths with a
+    margin; the contour levels, spaced logarithmically above the lowest value on the grid, are
+    labelled with their values of :math:`J`. A path longer than ``max_steps`` (stochastic
+    descent: one step per example) is drawn for its first ``max_steps`` steps, and its title
+    says so.
 
     Args:
         loss: :math:`J` at a point ``numpy.array([p, q])`` of the two parameters.
@@ -207,7 +260,8 @@ def descent_paths(
         names: The two parameters' names, for the axes.
         title: Figure title above the panels.
         resolution: Grid points per axis at which ``loss`` is evaluated.
-        columns: Panels per row (default: all in one row); more panels wrap onto new rows.
+        columns: Panels per row (default: up to three); more panels wrap onto new rows.
+        max_steps: The most steps drawn of one path (``None``: all).
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -226,7 +280,7 @@ def descent_paths(
     if not paths:
         raise ValueError("descent_paths needs at least one path")
     path = _check_path(path)
-    arrays = {}
+    arrays, steps = {}, {}
     for name, points in paths.items():
         points = numpy.asarray(points, dtype=numpy.float64)
         if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] < 1:
@@ -235,36 +289,56 @@ def descent_paths(
         if not finite[0]:
             raise ValueError(f"path {name!r} does not start at a finite point")
         # A diverged path is drawn until it left the finite numbers.
-        arrays[name] = points[: numpy.argmin(finite)] if not finite.all() else points
+        points = points[: numpy.argmin(finite)] if not finite.all() else points
+        steps[name] = len(points) - 1
+        arrays[name] = points if max_steps is None else points[: max_steps + 1]
     low, high = _grid_bounds(list(arrays.values()))
-    p = numpy.linspace(low[0], high[0], resolution)
-    q = numpy.linspace(low[1], high[1], resolution)
-    P, Q = numpy.meshgrid(p, q)
+    P, Q = numpy.meshgrid(
+        numpy.linspace(low[0], high[0], resolution), numpy.linspace(low[1], high[1], resolution)
+    )
     J = numpy.array([loss(numpy.array([a, b])) for a, b in zip(P.ravel(), Q.ravel())])
     J = J.reshape(P.shape)
     finite_values = J[numpy.isfinite(J)]
     if finite_values.size == 0:
         raise ValueError("the loss is not finite anywhere on the plotted grid")
-    floor = float(finite_values.min())
-    top = float(finite_values.max())
-    levels = floor + numpy.geomspace(max(1e-6 * (top - floor), 1e-12), top - floor + 1e-12, 15)
+    levels, label_format = _contour_levels(finite_values)
+    end = "end" if all(len(arrays[n]) - 1 == steps[n] for n in arrays) else "last step shown"
     panels = len(arrays)
-    columns = panels if columns is None else max(1, min(columns, panels))
+    columns = min(panels, 3) if columns is None else max(1, min(columns, panels))
     rows = -(-panels // columns)
-    figure = Figure(figsize=(FIGURE_SIZE[0] * columns, FIGURE_SIZE[1] * rows))
-    axes_list = figure.subplots(rows, columns, squeeze=False).ravel()
-    for extra in axes_list[panels:]:
-        extra.set_visible(False)
-    for axes, (name, points) in zip(axes_list, arrays.items()):
-        axes.contour(P, Q, J, levels=levels, cmap="viridis", linewidths=0.8)
-        axes.plot(points[:, 0], points[:, 1], ".-", color="tab:red", markersize=3, linewidth=1)
-        axes.plot(points[0, 0], points[0, 1], "o", color="black", label="start")
-        axes.plot(points[-1, 0], points[-1, 1], "*", color="tab:red", markersize=12, label="end")
-        axes.set_xlabel(names[0])
-        axes.set_ylabel(names[1])
-        axes.set_title(f"{name} ({len(points) - 1} steps)")
-        axes.legend(loc="best", fontsize="small")
-    if title:
-        figure.suptitle(title)
-    figure.tight_layout()
-    return _save(figure, path)
+    # A square plot with its title and labels, in a figure that fits on a page.
+    panel_height = min(PATHS_WIDTH / columns, 2.8, (PATHS_HEIGHT - 0.6) / rows - 0.7) + 0.7
+    sizes = {"font.size": FONT_SIZE, "axes.titlesize": FONT_SIZE, "legend.fontsize": FONT_SIZE}
+    with rc_context({**sizes, "figure.titlesize": FONT_SIZE + 1}):
+        figure = Figure(figsize=(PATHS_WIDTH, panel_height * rows + 0.6), layout="constrained")
+        axes_list = figure.subplots(rows, columns, squeeze=False).ravel()
+        for extra in axes_list[panels:]:
+            extra.set_visible(False)
+        for axes, (name, points) in zip(axes_list, arrays.items()):
+            if levels.size:
+                contours = axes.contour(P, Q, J, levels=levels, cmap="viridis", linewidths=0.8)
+                axes.clabel(contours, fmt=label_format, fontsize=FONT_SIZE - 1, inline_spacing=2)
+            few = len(points) <= 60
+            axes.plot(
+                points[:, 0],
+                points[:, 1],
+                ".-" if few else "-",
+                color="tab:red",
+                markersize=3,
+                linewidth=1.0 if few else 0.6,
+            )
+            axes.plot(points[0, 0], points[0, 1], "o", color="black", label="start")
+            axes.plot(*points[-1], "*", color="tab:red", markersize=11, label=end)
+            axes.set_xlabel(names[0])
+            axes.set_ylabel(names[1])
+            shown = len(points) - 1
+            axes.set_title(
+                f"{name}\n{shown} steps"
+                if shown == steps[name]
+                else f"{name}\nfirst {shown} of {steps[name]} steps"
+            )
+        handles, labels = axes_list[0].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
+        if title:
+            figure.suptitle(title)
+        return _save(figure, path, PATHS_DPI)

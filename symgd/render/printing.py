@@ -63,6 +63,11 @@ class _LatexPrinter(_SubtractedLast, LatexPrinter):
         shown = self._settings["symbol_names"].get(expr.name)
         return super()._print_Symbol(expr, style=style) if shown is None else shown
 
+    def _print_Heaviside(self, expr: sympy.Heaviside, exp: object = None) -> str:
+        # An indicator, not SymPy's θ (θ is the parameters in symgd's notation); H(0) = 0.
+        text = rf"\mathbb{{1}}\left[{self._print(expr.args[0])} > 0\right]"
+        return text if exp is None else rf"{text}^{{{exp}}}"
+
     def _print_Indexed(self, expr: sympy.Indexed) -> str:
         # TeX unwraps a group holding one accent atom, so {\hat{x}_{1}}_{i} is a double
         # subscript; an empty group {} after the base keeps the group an ordinary atom.
@@ -357,25 +362,55 @@ def align(lines: Sequence[str], *, environment: str = "align*") -> str:
     return f"\\begin{{{environment}}}\n{body}\n\\end{{{environment}}}"
 
 
-#: Longest code line set in ``\footnotesize`` typewriter within the page; longer: ``\scriptsize``.
-_LISTING_WIDTH = 90
+#: Type sizes of a listing and the longest line each fits in the text width (11pt article,
+#: 2 cm margins: 500 pt; a typewriter character is 0.525 em).
+_LISTING_SIZES = ((r"\small", 94), (r"\footnotesize", 104), (r"\scriptsize", 118))
 
 
 def code_listing(source: str) -> str:
-    r"""Python source as a LaTeX listing: ``verbatim`` (LaTeX's own), small type.
+    r"""Python source as a LaTeX listing: ``verbatim`` (LaTeX's own), in typewriter type.
+
+    The type is ``\small`` when every line fits the text width at that size, else
+    ``\footnotesize`` or ``\scriptsize``; a line too long even then is broken at a space
+    and continued with a backslash (still valid Python), so nothing runs off the page.
 
     Example:
         >>> print(code_listing("def f(x):\n    return x\n"))
-        {\footnotesize
+        {\small
         \begin{verbatim}
         def f(x):
             return x
         \end{verbatim}
         }
+        >>> long = "y = " + " + ".join(["x"] * 50)
+        >>> listing = code_listing(long)
+        >>> listing.count(" \\\n"), max(len(line) for line in listing.splitlines())
+        (1, 117)
     """
+
+    def broken(line: str, width: int) -> list[str]:
+        # Break at the last space outside a string literal (a backslash there continues the line).
+        parts = []
+        while len(line) > width:
+            spaces = [
+                i
+                for i, ch in enumerate(line[: width - 1])
+                if ch == " " and line[:i].strip() and line[:i].count('"') % 2 == 0
+                and line[:i].count("'") % 2 == 0
+            ]  # fmt: skip
+            if not spaces:
+                break
+            parts.append(line[: spaces[-1]] + " \\")
+            indent = len(line) - len(line.lstrip()) + 4
+            line = " " * indent + line[spaces[-1] + 1 :].lstrip()
+        return [*parts, line]
+
     lines = source.rstrip().splitlines()
-    size = r"\footnotesize" if max(map(len, lines), default=0) <= _LISTING_WIDTH else r"\scriptsize"
-    code = "\n".join(lines)
+    longest = max(map(len, lines), default=0)
+    size, width = next(
+        ((size, width) for size, width in _LISTING_SIZES if longest <= width), _LISTING_SIZES[-1]
+    )
+    code = "\n".join(part for line in lines for part in broken(line, width))
     return f"{{{size}\n\\begin{{verbatim}}\n{code}\n\\end{{verbatim}}\n}}"
 
 

@@ -1,14 +1,14 @@
 r"""Stage 5, train: what a run did, in words.
 
 Each diagnosis is defined once here and used by the runner (:attr:`TrainResult.diagnostics
-<symgd.training.state.TrainResult.diagnostics>`) and by the learning-rate comparison
-(:func:`classify_run`): divergence (:func:`loss_diverges`), oscillation, exploding and vanishing
-gradients; and, before a run, where a loss leaves its domain on the data
-(:func:`first_bad_example`).
+<symgd.training.state.TrainResult.diagnostics>`) and by the learning-rate figures
+(:func:`classify_run`, :func:`classify_runs`): divergence (:func:`loss_diverges`), oscillation
+(:func:`loss_oscillates`), exploding and vanishing gradients; and, before a run, where a loss
+leaves its domain on the data (:func:`first_bad_example`).
 
 Example:
-    >>> classify_run([1.0, 0.0, 0.0], best_final=0.0)
-    'good'
+    >>> classify_runs({0.01: [1.0, 0.9, 0.8], 0.5: [1.0, 0.1, 0.0], 5.0: [1.0, 3.0]})
+    {0.01: 'too slow', 0.5: 'good', 5.0: 'diverging'}
     >>> loss_oscillates([1.0, 0.2, 0.4, 0.1]), loss_oscillates([1.0, 0.4, 0.2, 0.1])
     (True, False)
 """
@@ -21,12 +21,15 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy
 
-#: The verdicts :func:`classify_run` gives, in the order of growing learning rate.
-RATE_KINDS = ("too small", "good", "oscillating", "diverging")
+#: The verdicts :func:`classify_run` gives, roughly in the order of growing learning rate.
+RATE_KINDS = ("too slow", "good", "oscillating", "stuck", "diverging")
 
-#: A change of the loss between epochs counts when it exceeds this fraction of the range the
-#: loss covers (max − min): rounding and sampling noise near the minimum stay below it.
-OSCILLATION_THRESHOLD = 0.01
+#: A change of the loss between epochs counts when it exceeds this fraction of the loss scale
+#: (the range the loss covers, max − min): rounding and mini-batch noise stay below it.
+OSCILLATION_THRESHOLD = 0.05
+#: A decreasing run is "good" when its final loss is within this fraction of the gap
+#: :math:`J_0 - J^\ast` above the best final loss :math:`J^\ast` of the runs compared.
+GOOD_FRACTION = 0.02
 #: Successive updates whose mean cosine is below this point back and forth: oscillation.
 OSCILLATION_COSINE = -0.5
 #: How many recent steps the update-direction test looks at.
@@ -49,26 +52,27 @@ EXPLODING_FACTOR = 1e3
 VANISHING_RATIO = 1e-4
 
 
-def _significant_changes(history: Sequence[float]) -> numpy.ndarray:
+def _significant_changes(history: Sequence[float], scale: float | None = None) -> numpy.ndarray:
     """The epoch-to-epoch changes of the finite losses larger than the threshold."""
     values = numpy.asarray(history, dtype=numpy.float64).reshape(-1)
     values = values[numpy.isfinite(values)]
     if values.size < 3:
         return numpy.zeros(0)
+    scale = values.max() - values.min() if scale is None else scale
     changes = numpy.diff(values)
-    return changes[numpy.abs(changes) > OSCILLATION_THRESHOLD * (values.max() - values.min())]
+    return changes[numpy.abs(changes) > OSCILLATION_THRESHOLD * scale]
 
 
-def loss_oscillates(history: Sequence[float]) -> bool:
+def loss_oscillates(history: Sequence[float], scale: float | None = None) -> bool:
     r"""Whether a loss history goes up and down: the one definition of an oscillating loss.
 
-    The loss oscillates when, between epochs, it both falls and rises by more than
-    :data:`OSCILLATION_THRESHOLD` of the range it covers,
-    :math:`|J_{k+1} - J_k| > 0.01\,(\max_k J_k - \min_k J_k)` with both signs occurring.
-    Non-finite values are ignored (divergence is a diagnosis of its own).
+    The successive differences :math:`d_k = J_{k+1} - J_k` larger than
+    :data:`OSCILLATION_THRESHOLD` of the loss scale :math:`S`, :math:`|d_k| > 0.05\,S`, change
+    sign at least once. Non-finite values are ignored (divergence is a diagnosis of its own).
 
     Args:
         history: Loss per epoch.
+        scale: :math:`S`; default the range the loss covers, :math:`\max_k J_k - \min_k J_k`.
 
     Returns:
         ``True`` for an oscillating loss.
@@ -76,11 +80,11 @@ def loss_oscillates(history: Sequence[float]) -> bool:
     Example:
         >>> loss_oscillates([3.0, 1.0, 3.0, 1.0, 3.0])
         True
-        >>> loss_oscillates([1.0, 0.5, 0.25, 0.25 + 1e-9, 0.2])  # a rise at the noise level
+        >>> loss_oscillates([1.0, 0.5, 0.25, 0.26, 0.2])  # a rise of 1 % of the range: noise
         False
     """
-    changes = _significant_changes(history)
-    return bool(numpy.any(changes > 0) and numpy.any(changes < 0))
+    signs = numpy.sign(_significant_changes(history, scale))
+    return bool(numpy.count_nonzero(numpy.diff(signs)))
 
 
 def oscillation(loss_history: Sequence[float], update_cosines: Sequence[float] = ()) -> str | None:
@@ -122,60 +126,85 @@ def oscillation(loss_history: Sequence[float], update_cosines: Sequence[float] =
     return None
 
 
-def classify_run(history: Sequence[float], best_final: float) -> str:
-    r"""Say what a learning rate did: ``too small``, ``good``, ``oscillating`` or ``diverging``.
+def classify_run(
+    history: Sequence[float],
+    best_final: float,
+    *,
+    learning_rate: float | None = None,
+    best_rate: float | None = None,
+) -> str:
+    r"""Say what a learning rate did, from its loss history: one of :data:`RATE_KINDS`.
 
-    * diverging: the loss became ``nan``/``inf`` or ended above where it started;
-    * oscillating: the loss went down overall but goes up and down (:func:`loss_oscillates`,
-      the definition the runner's diagnosis uses too);
-    * good: it went down steadily and closed at least 99 % of the gap
-      :math:`J_0 - J^\ast` to the best final loss :math:`J^\ast` of the comparison;
-    * too small: it went down steadily but closed less of that gap.
+    With :math:`J_0` the first, :math:`J_K` the final loss and :math:`J^\ast` the best final loss
+    of the runs compared, :math:`g = J_0 - J^\ast`, the first rule that holds gives the verdict:
+
+    1. diverging: a loss is ``nan``/``inf``, :math:`J_K > J_0`, or :func:`loss_diverges`;
+    2. oscillating: :func:`loss_oscillates` (differences above 5 % of the range change sign);
+    3. good: :math:`J_K - J^\ast \le 0.02\,g` (:data:`GOOD_FRACTION`);
+    4. stuck: the second half of the run is flat (it moves less than 5 % of :math:`g`) at this
+       high loss, and the rate is large: above ``best_rate``, the rate that reached
+       :math:`J^\ast` (without the rates: the loss stopped falling in that half);
+    5. too slow: it is still going down, but has not come within 2 % of :math:`g`.
 
     Args:
-        history: Loss per epoch.
-        best_final: The lowest final loss among the runs compared.
+        history: Loss per epoch, :math:`J_0` first.
+        best_final: :math:`J^\ast`.
+        learning_rate: This run's rate, when known.
+        best_rate: The rate of the run that reached :math:`J^\ast`, when known.
 
     Returns:
-        One of :data:`RATE_KINDS`.
+        The verdict.
 
     Raises:
         ValueError: If the history is empty.
 
     Example:
         >>> classify_run([1.0, 0.9, 0.8], best_final=0.0)
-        'too small'
-        >>> classify_run([1.0, 0.0, 0.0], best_final=0.0)
-        'good'
-        >>> classify_run([1.0, 0.2, 0.4, 0.1], best_final=0.0)
-        'oscillating'
-        >>> classify_run([1.0, 3.0, float("inf")], best_final=0.0)
-        'diverging'
+        'too slow'
+        >>> classify_run([1.0, 0.7, 0.7, 0.7], 0.0, learning_rate=50.0, best_rate=1.0)
+        'stuck'
     """
     values = numpy.asarray(history, dtype=numpy.float64).reshape(-1)
     if values.size == 0:
         raise ValueError("an empty loss history cannot be classified")
-    if not numpy.all(numpy.isfinite(values)) or values[-1] > values[0]:
+    first, last = values[0], values[-1]
+    if not numpy.all(numpy.isfinite(values)) or last > first or loss_diverges(values):
         return "diverging"
     if loss_oscillates(values):
         return "oscillating"
-    gap = values[0] - best_final
-    if gap <= 0 or values[0] - values[-1] >= 0.99 * gap:
+    gap = first - best_final
+    if last - best_final <= GOOD_FRACTION * gap:
         return "good"
-    return "too small"
+    tail = values[values.size // 2 :]
+    flat = tail.size >= 2 and numpy.ptp(tail) <= OSCILLATION_THRESHOLD * gap
+    if learning_rate is not None and best_rate is not None:
+        large = learning_rate > best_rate
+    else:
+        large = not numpy.all(numpy.diff(tail) < 0)
+    return "stuck" if flat and large else "too slow"
 
 
 def classify_runs(histories_by_rate: Mapping[float, Sequence[float]]) -> dict[float, str]:
-    """The verdict of each run of a learning-rate comparison, against the best final loss.
+    """The verdict of each run of a learning-rate comparison (:func:`classify_run`).
+
+    :math:`J^\\ast` is the lowest finite final loss of the runs, ``best_rate`` the rate that
+    reached it.
 
     Example:
-        >>> classify_runs({0.01: [1, 0.99], 0.5: [1, 0.0], 3.0: [1, 9, float("inf")]})
-        {0.01: 'too small', 0.5: 'good', 3.0: 'diverging'}
+        >>> runs = {0.01: [1, 0.99], 0.5: [1, 0.0], 50.0: [1, 0.8, 0.8], 90.0: [1, float("inf")]}
+        >>> classify_runs(runs)
+        {0.01: 'too slow', 0.5: 'good', 50.0: 'stuck', 90.0: 'diverging'}
     """
-    finals = [float(h[-1]) for h in histories_by_rate.values() if len(h)]
-    finite = [f for f in finals if numpy.isfinite(f)]
-    best = min(finite) if finite else 0.0
-    return {rate: classify_run(h, best) for rate, h in histories_by_rate.items()}
+    finals = {
+        rate: float(history[-1]) for rate, history in histories_by_rate.items() if len(history)
+    }
+    finite = {rate: final for rate, final in finals.items() if math.isfinite(final)}
+    best_rate = min(finite, key=finite.get) if finite else None
+    best = finite[best_rate] if finite else 0.0
+    return {
+        rate: classify_run(history, best, learning_rate=rate, best_rate=best_rate)
+        for rate, history in histories_by_rate.items()
+    }
 
 
 def largest_curvature(

@@ -60,5 +60,5 @@ def build(b: Builder) -> str:
         )
         start = {"w": 0.0, "b": 0.0}
         three_modes(b, compiled, data, start, rate=0.3, epochs=30)
-        rates_and_code(b, compiled, data, start, (0.005, 0.02, 0.5, 3.0), batch_size=20)
+        rates_and_code(b, compiled, data, start, (0.005, 0.5, 1.8, 3.0), batch_size=20)
     return "Linear regression by gradient descent"

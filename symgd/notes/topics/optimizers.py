@@ -1,4 +1,7 @@
-"""Momentum, Nesterov, RMSProp and Adam: update rules from their SymPy definitions, and runs."""
+"""Momentum, Nesterov, AdaGrad, RMSProp, Adam and AdamW: update rules and runs.
+
+The rules are printed from the SymPy definitions that symgd compiles.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ from symgd.notes.runs import contour_loss, recorded
 from symgd.render import descent_paths, loss_curves
 from symgd.training import (
     GradientTransformation,
+    adagrad,
     adam,
+    adamw,
     momentum,
     nesterov,
     rmsprop,
@@ -24,14 +29,24 @@ from symgd.training import (
 
 __all__ = ["OPTIMIZERS", "build"]
 
+_WEIGHT_DECAY = 0.01
 #: Each optimiser of the note, from its learning rate.
 OPTIMIZERS: dict[str, Callable[[float], GradientTransformation]] = {
     "momentum": lambda rate: momentum(rate, beta=0.9),
     "Nesterov": lambda rate: nesterov(rate, beta=0.9),
+    "AdaGrad": lambda rate: adagrad(rate),
     "RMSProp": lambda rate: rmsprop(rate, decay=0.9),
     "Adam": lambda rate: adam(rate),
+    "AdamW": lambda rate: adamw(rate, weight_decay=_WEIGHT_DECAY),
 }
-_RATES = {"momentum": 0.05, "Nesterov": 0.05, "RMSProp": 0.05, "Adam": 0.1}
+_RATES = {
+    "momentum": 0.05,
+    "Nesterov": 0.05,
+    "RMSProp": 0.05,
+    "Adam": 0.1,
+    "AdaGrad": 1.0,
+    "AdamW": 0.1,
+}
 _NOTATION = (
     (sympy.Symbol("g_t"), "gradient at step t"),
     (sympy.Symbol("theta_t"), "parameters at step t"),
@@ -40,10 +55,28 @@ _NOTATION = (
     (sympy.Symbol("m_t"), "running mean of the gradients (Adam)"),
     (sympy.Symbol("mhat_t"), "bias-corrected means (Adam): m and v divided by 1 - beta^t"),
     (sympy.Symbol("beta"), "momentum coefficient"),
+    (sympy.Symbol("G_t"), "running sum of squared gradients (AdaGrad)"),
     (sympy.Symbol("rho"), "decay of the running mean (RMSProp)"),
     (sympy.Symbol("beta_1"), "decays of the two running means (Adam), beta_1 and beta_2"),
+    (sympy.Symbol("lamda"), "decoupled weight decay (AdamW), applied to every parameter"),
     (sympy.Symbol("epsilon"), "a small number keeping the denominator away from zero"),
 )
+
+#: What a reader needs beside an optimiser's rule (shown after its name).
+_REMARKS = {
+    "AdaGrad": " (the sum of squares only grows, so every element's step keeps shrinking)",
+    "AdamW": (
+        " (Adam with decoupled weight decay: the decay is added to Adam's step, not to the "
+        "gradient as an L2 penalty would be, so it is not divided by the square root; here "
+        "{0})"
+    ),
+}
+
+
+def _listed(names) -> str:
+    """``a, b and c``."""
+    names = list(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _runs(b: Builder, transforms: dict[str, GradientTransformation]) -> None:
@@ -65,7 +98,7 @@ def _runs(b: Builder, transforms: dict[str, GradientTransformation]) -> None:
     )
     b.figure(
         "paths",
-        "Paths of momentum, Nesterov, RMSProp and Adam over the contours of J.",
+        "Paths of " + _listed(transforms) + " over the contours of J.",
         lambda p: descent_paths(
             contour_loss(compiled, data), paths, p, names=("w", "b"), columns=2
         ),
@@ -84,7 +117,7 @@ def build(b: Builder) -> str:
     )
     transforms = {name: make(_RATES[name]) for name, make in OPTIMIZERS.items()}
     for name, transform in transforms.items():
-        b.say(f"{name}:")
+        b.say(f"{name}{_REMARKS.get(name, '')}:", rf"\lambda = {_WEIGHT_DECAY:g}")
         body = update_rule_latex(transform)
         lines = body.removeprefix("\\begin{aligned}\n").removesuffix("\n\\end{aligned}")
         rows = []
@@ -95,4 +128,4 @@ def build(b: Builder) -> str:
         b.formulas[name] = sympy.Tuple(*transform.equations)
     if b.trains:
         _runs(b, transforms)
-    return "Optimizers: momentum, Nesterov, RMSProp and Adam"
+    return "Optimizers: " + _listed(transforms)
