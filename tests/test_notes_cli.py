@@ -164,3 +164,14 @@ def test_an_output_name_with_tex_commands_is_never_run_by_pdflatex(tmp_path, see
     for log in (tmp_path / "out").glob("*.log"):
         assert hostname not in log.read_text(errors="replace")
     assert (tmp_path / "out" / "_input_hostname_-figures").is_dir()
+
+
+def test_a_notes_tex_beside_the_output_is_never_compiled_instead(tmp_path):
+    # pdflatex runs on a copy named notes.tex; TEXINPUTS must not find the user's own notes.tex.
+    body = "\\documentclass{article}\\begin{document}\\typeout{%s}x\\end{document}\n"
+    (tmp_path / "notes.tex").write_text(body % "DECOY-FILE")
+    mine = tmp_path / "talk.tex"
+    mine.write_text(body % "REAL-FILE")
+    compile_pdf(mine)
+    log = (tmp_path / "talk.log").read_text(encoding="latin-1")
+    assert "REAL-FILE" in log and "DECOY-FILE" not in log

@@ -46,10 +46,12 @@ def compile_pdf(tex: str | Path) -> Path:
         )
     command = [
         "pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
-        f"-jobname={JOB_NAME}", f"{JOB_NAME}.tex",
+        f"-jobname={JOB_NAME}", f"./{JOB_NAME}.tex",
     ]  # fmt: skip
     # The trailing separator keeps TeX's own search path after the document's folder.
-    environment = dict(os.environ, TEXINPUTS=f"{tex.parent.resolve()}{os.pathsep}")
+    # The working folder first: a notes.tex beside the user's file must never be read instead.
+    folders = [".", str(tex.parent.resolve()), ""]
+    environment = dict(os.environ, TEXINPUTS=os.pathsep.join(folders))
     with tempfile.TemporaryDirectory(prefix="symgd-pdf-") as folder:
         work = Path(folder)
         shutil.copyfile(tex, work / f"{JOB_NAME}.tex")
