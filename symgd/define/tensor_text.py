@@ -22,11 +22,11 @@ from symgd.parse import (
     FUNCTIONS,
     ExpressionBuilder,
     ParseError,
+    build_text,
     excerpt,
     parse_declarations,
     parse_definition,
     parse_name,
-    parse_tree,
 )
 
 #: The array functions and how many arguments each takes.
@@ -286,19 +286,7 @@ def build_objective(loss: str, params: str, data: str, define: tuple[str, ...]) 
 
 
 def _build(text: str, table: Mapping[str, sympy.Symbol], graph: TensorGraph) -> sympy.Expr:
-    tree = parse_tree(text)
-    try:
-        return TensorBuilder(text, table, graph).build(tree.body)
-    except ParseError:
-        raise
-    except (RecursionError, MemoryError) as error:
-        raise ParseError(
-            f"expression {excerpt(text)} is too complex ({type(error).__name__})"
-        ) from None
-    except Exception as error:  # SymPy's errors: user text must never escape as a traceback
-        raise ParseError(
-            f"could not build {excerpt(text)}: {type(error).__name__}: {error}"
-        ) from None
+    return build_text(text, TensorBuilder(text, table, graph))
 
 
 def _definition(text: str, table: dict, graph: TensorGraph) -> tuple[sympy.Symbol, sympy.Expr]:

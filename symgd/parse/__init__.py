@@ -5,6 +5,7 @@ from symgd.parse.builder import ExpressionBuilder as ExpressionBuilder
 from symgd.parse.declarations import parse_declarations as parse_declarations
 from symgd.parse.errors import ParseError as ParseError, excerpt as excerpt
 from symgd.parse.expressions import (
+    build_text as build_text,
     parse_definition as parse_definition,
     parse_expression as parse_expression,
 )
@@ -27,6 +28,7 @@ from symgd.parse.sums import (
 )
 
 __all__ = [
+    "build_text",
     "ExpressionBuilder",
     "parse_tree",
     "parse_declarations",

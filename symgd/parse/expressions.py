@@ -39,6 +39,31 @@ from symgd.parse.names import parse_name
 from symgd.parse.values import NON_FINITE
 
 
+def build_text(text: str, builder: ExpressionBuilder) -> sympy.Expr:
+    """Parse ``text`` within the budgets and build it with ``builder``; every failure is one line.
+
+    Raises:
+        ParseError: The text is refused, too complex, or SymPy cannot build it.
+
+    Example:
+        >>> build_text("2*x", ExpressionBuilder("2*x", {}))
+        2*x
+    """
+    tree = parse_tree(text)
+    try:
+        return builder.build(tree.body)
+    except ParseError:
+        raise
+    except (RecursionError, MemoryError) as error:
+        raise ParseError(
+            f"expression {excerpt(text)} is too complex ({type(error).__name__})"
+        ) from None
+    except Exception as error:  # SymPy's ValueError/TypeError/...: user text must never escape
+        raise ParseError(
+            f"SymPy could not build {excerpt(text)}: {type(error).__name__}: {error}"
+        ) from None
+
+
 def parse_expression(text: str, *, symbols: Mapping[str, sympy.Symbol] | None = None) -> sympy.Expr:
     """Parse user text into a SymPy expression, safely and within budgets.
 
@@ -61,20 +86,7 @@ def parse_expression(text: str, *, symbols: Mapping[str, sympy.Symbol] | None = 
         ...     symbol("b")}
         True
     """
-    tree = parse_tree(text)
-    builder = ExpressionBuilder(text, symbols or {})
-    try:
-        expression = builder.build(tree.body)
-    except ParseError:
-        raise
-    except (RecursionError, MemoryError) as error:
-        raise ParseError(
-            f"expression {excerpt(text)} is too complex ({type(error).__name__})"
-        ) from None
-    except Exception as error:  # SymPy's ValueError/TypeError/...: user text must never escape
-        raise ParseError(
-            f"SymPy could not build {excerpt(text)}: {type(error).__name__}: {error}"
-        ) from None
+    expression = build_text(text, ExpressionBuilder(text, symbols or {}))
     if not isinstance(expression, sympy.Expr):
         raise ParseError(f"{excerpt(text)} is not a scalar expression; {ALLOWED_SUMMARY}")
     if expression.has(*NON_FINITE):

@@ -363,6 +363,23 @@ class _Translator:
         return inner
 
 
+def prepared_latex(text: object) -> str:
+    """LaTeX text checked against the length and nesting budgets, ``$`` and spaces stripped.
+
+    Raises:
+        ParseError: Not text, too long or nested too deep (one line).
+    """
+    if not isinstance(text, str):
+        raise ParseError(f"expected LaTeX text (str), got {type(text).__name__}")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ParseError(
+            f"LaTeX text of {len(text)} characters is too long; the limit is {MAX_TEXT_LENGTH}"
+        )
+    stripped = text.strip().strip("$").strip()
+    check_nesting(stripped)  # before the recursive descent
+    return stripped
+
+
 def latex_translation(text: str, *, known: Iterable[str] = ()) -> str:
     r"""Translate whitelisted LaTeX into symgd's SymPy syntax (text only; nothing is evaluated).
 
@@ -380,15 +397,7 @@ def latex_translation(text: str, *, known: Iterable[str] = ()) -> str:
         >>> latex_translation(r"2(\hat{y}-y)")
         '2*(yhat - y)'
     """
-    if not isinstance(text, str):
-        raise ParseError(f"expected LaTeX text (str), got {type(text).__name__}")
-    if len(text) > MAX_TEXT_LENGTH:
-        raise ParseError(
-            f"LaTeX text of {len(text)} characters is too long; the limit is {MAX_TEXT_LENGTH}"
-        )
-    stripped = text.strip().strip("$").strip()
-    check_nesting(stripped)  # before the recursive descent
-    return _Translator(stripped, frozenset(known)).translate()
+    return _Translator(prepared_latex(text), frozenset(known)).translate()
 
 
 def parse_latex(

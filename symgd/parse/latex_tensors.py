@@ -23,9 +23,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Mapping
 
-from symgd.parse.budgets import MAX_TEXT_LENGTH, check_nesting, parse_tree
+from symgd.parse.budgets import parse_tree
 from symgd.parse.errors import ParseError, excerpt
-from symgd.parse.latex import _Translator
+from symgd.parse.latex import _Translator, prepared_latex
 from symgd.parse.latex_tokens import PRODUCT_COMMANDS, SUGGESTION as _SCALAR_SUGGESTION
 
 SUGGESTION = r"write the answer in NumPy notation instead, e.g. 'X.T @ (sigmoid(X@w + b) - y)/m'"
@@ -252,12 +252,4 @@ def latex_tensor_translation(text: str, *, ranks: Mapping[str, int]) -> str:
         >>> latex_tensor_translation(r"(X^{T} X)^{-1} X^T y", ranks={"X": 2, "y": 1})
         'inv(((X).T@X))@(X).T@y'
     """
-    if not isinstance(text, str):
-        raise ParseError(f"expected LaTeX text (str), got {type(text).__name__}")
-    if len(text) > MAX_TEXT_LENGTH:
-        raise ParseError(
-            f"LaTeX text of {len(text)} characters is too long; the limit is {MAX_TEXT_LENGTH}"
-        )
-    stripped = text.strip().strip("$").strip()
-    check_nesting(stripped)  # before the recursive descent
-    return _TensorTranslator(stripped, ranks).translate()
+    return _TensorTranslator(prepared_latex(text), ranks).translate()
