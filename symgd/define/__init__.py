@@ -7,6 +7,12 @@ from symgd.define.activations import (
     Activation as Activation,
     activation as activation,
 )
+from symgd.define.architecture import (
+    Architecture as Architecture,
+    Layer as Layer,
+    architecture as architecture,
+    parse_shape as parse_shape,
+)
 from symgd.define.losses import (
     LOSSES as LOSSES,
     PROBABILITY as PROBABILITY,
@@ -40,6 +46,10 @@ from symgd.define.tensors import (
 )
 
 __all__ = [
+    "Architecture",
+    "Layer",
+    "architecture",
+    "parse_shape",
     "Objective",
     "objective",
     "linear_regression",
