@@ -171,8 +171,11 @@ def test_logistic_regression_reaches_a_zero_gradient_in_few_newton_steps(logisti
     # gradient_norm_history[k] is the gradient after k steps.
     assert min(k for k, norm in enumerate(norms) if norm < 1e-10) <= 15
     assert numpy.linalg.norm(loss_and_gradient(result.theta, slice(0, len(y)))[1]) < 1e-10
-    # Superlinear (quadratic) convergence at the end, where linear would shrink by a factor.
-    assert norms[-3] < 1e-3 and norms[-2] < norms[-3] ** 1.5 and norms[-1] < norms[-2] ** 1.5
+    # Superlinear (quadratic) convergence at the end, where linear would shrink by a factor;
+    # below ~1e-12 the norm is rounding noise (whether one more step is tried depends on it).
+    above_noise = [norm for norm in norms if norm > 1e-12]
+    first, second, third = above_noise[-3:]
+    assert first < 1e-2 and second < first**1.5 and third < second**1.5
     assert result.converged and not result.diverged
     assert "no Newton step lowered the loss" in result.message and result.epochs < 30
 

@@ -46,6 +46,7 @@ class Runner:
         self.callbacks = Callbacks(config.callbacks)
         self.early_stopping = EarlyStopping(config.early_stopping)
         self.notes: list[str] = []
+        self._memo: tuple | None = None  # the last evaluation on the whole training set
 
     def run(self, theta: numpy.ndarray) -> TrainResult:
         self.state = run = self._start(theta)
@@ -61,7 +62,7 @@ class Runner:
             try:
                 while (length_reached := self._length_reached()) is None:
                     batch = self._next_batch()
-                    loss, gradient = self.loss_and_gradient(run.theta, batch)
+                    loss, gradient = self._evaluate(run.theta, batch)
                     if not (math.isfinite(loss) and numpy.all(numpy.isfinite(gradient))):
                         return self._diverged(loss)
                     self._step(gradient, loss, batch)
@@ -100,7 +101,18 @@ class Runner:
         )
 
     def _loss(self, theta: numpy.ndarray, examples: slice | numpy.ndarray) -> float:
-        return float(self.loss_and_gradient(theta, examples)[0])
+        return float(self._evaluate(theta, examples)[0])
+
+    def _evaluate(self, theta: numpy.ndarray, examples: slice | numpy.ndarray) -> tuple:
+        """``loss_and_gradient``, once per point on the whole training set: a full-batch step
+        starts where the epoch's loss was just measured, so that pass is not made twice."""
+        memo = self._memo
+        if memo is not None and memo[0] is examples and numpy.array_equal(memo[1], theta):
+            return memo[2]
+        value = self.loss_and_gradient(theta, examples)
+        if examples is self.plan.training:
+            self._memo = (examples, theta.copy(), value)
+        return value
 
     def _length_reached(self) -> str | None:
         run, config = self.state, self.config
