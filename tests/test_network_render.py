@@ -13,7 +13,7 @@ def test_rendered_chain_mentions_the_derived_pieces():
     derivation = derive_network(network("2,3,1", activation="sigmoid", loss="mse"))
     latex = network_latex(derivation)
     assert r"a \left(1 - a\right)" in latex  # σ' in terms of the output
-    assert r"\odot" in latex and r"W^{(2)}" in latex
+    assert r"\odot" in latex and r"\mathbf{W}^{(2)}" in latex
     text = network_text(derivation)
     assert "delta(2) = dl/dz(2) = a - y" in text
     assert "**Backward recursion**" in network_markdown(derivation)
@@ -21,7 +21,7 @@ def test_rendered_chain_mentions_the_derived_pieces():
 
 def test_softmax_chain_shows_p_minus_y():
     latex = network_latex(derive_network(network("4,3,3", loss="softmax-cross-entropy")))
-    assert "&= p - y" in latex
+    assert r"&= \boldsymbol{p} - \boldsymbol{y}" in latex
 
 
 def test_expanded_document_compiles(pdflatex):

@@ -114,13 +114,18 @@ def dense_rules() -> DenseRules:
     expected = {
         W[_P_INDEX, _Q]: (
             delta[_P_INDEX] * a[_Q],
-            r"\frac{\partial \ell}{\partial W} = \delta a^{\top}",
+            r"\frac{\partial \ell}{\partial \mathbf{W}} = "
+            r"\boldsymbol{\delta} \boldsymbol{a}^{\top}",
         ),
         a[_Q]: (
             sympy.Sum(W[_I, _Q] * delta[_I], (_I, 1, _N_OUT)),
-            r"\frac{\partial \ell}{\partial a} = W^{\top} \delta",
+            r"\frac{\partial \ell}{\partial \boldsymbol{a}} = "
+            r"\mathbf{W}^{\top} \boldsymbol{\delta}",
         ),
-        b[_P_INDEX]: (delta[_P_INDEX], r"\frac{\partial \ell}{\partial b} = \delta"),
+        b[_P_INDEX]: (
+            delta[_P_INDEX],
+            r"\frac{\partial \ell}{\partial \boldsymbol{b}} = \boldsymbol{\delta}",
+        ),
     }
     rules = []
     for variable, (wanted, matrix_form) in expected.items():

@@ -19,12 +19,14 @@ from symgd.derivation import (
 )
 from symgd.display import display_latex
 from symgd.render.network_equations import (
+    _EXPANDED,
     _RULES,
     _aligned,
     _lines,
     _written_out,
     network_equations,
 )
+from symgd.render.network_notation import parameter_mapping
 from symgd.render.printing import document
 
 
@@ -68,6 +70,8 @@ def network_markdown(derivation: NetworkDerivation, *, title: str | None = None)
     parts = [f"# {title}\n"] if title else []
     for heading, blocks in _sections(derivation, "aligned"):
         parts.append(f"**{heading}**\n")
+        if heading == _EXPANDED:
+            parts.append(parameter_mapping(derivation.network.depth) + "\n")
         parts += [f"$$\n{block}\n$$\n" for block in blocks]
     return "\n".join(parts)
 
@@ -85,7 +89,10 @@ def network_document(derivation: NetworkDerivation, *, title: str | None = None)
     title = title or f"Backpropagation in a {'-'.join(map(str, net.sizes))} network"
     sections = []
     for heading, blocks in _sections(derivation, "align*"):
-        sections += [f"\\section*{{{heading}}}", *blocks]
+        sections.append(f"\\section*{{{heading}}}")
+        if heading == _EXPANDED:
+            sections.append(parameter_mapping(net.depth))
+        sections += blocks
     return document("\n".join(sections), title=title)
 
 

@@ -29,6 +29,7 @@ from symgd.derivation import (
 )
 from symgd.derivation.network import gradient_entries, recursion_entry
 from symgd.functions import sigmoid
+from symgd.render.network_notation import index_latex, matrix, ordered_chain, vector
 from symgd.render.printing import latex, partial
 
 _INDEX = sympy.Symbol("i", integer=True, positive=True)
@@ -52,6 +53,11 @@ class Side:
 def _shown(expr: sympy.Basic) -> Side:
     """A side printed from a SymPy object: the object is its own meaning."""
     return Side(latex(expr), lambda: expr)
+
+
+def _indexed(expr: sympy.Basic) -> Side:
+    """A side in index notation (the Kronecker delta printed as an indicator)."""
+    return Side(index_latex(expr), lambda: expr)
 
 
 @dataclass(frozen=True)
@@ -123,25 +129,25 @@ def dense_rule_equations(rules: DenseRules) -> list[ShownEquation]:
     """
     z = sympy.IndexedBase("z", real=True)[_INDEX]
     ell = latex(LOSS_SYMBOL)
-    equations = [_definition(latex(z), latex(rules.forward))]
+    equations = [_definition(index_latex(z), index_latex(rules.forward))]
     for rule in rules.rules:
         variable, forward = rule.variable, rules.forward
         evaluated = rule.local.doit() if rule.local.has(sympy.Sum) else rule.local
         equations.append(
             _equation(
                 Side(
-                    partial(latex(z), variable),
+                    partial(index_latex(z), variable),
                     lambda v=variable, f=forward: sympy.diff(f, v),
                 ),
-                _shown(rule.local),
-                _shown(evaluated),
+                _indexed(rule.local),
+                _indexed(evaluated),
             )
         )
         equations.append(
             _equation(
                 Side(partial(ell, variable), lambda c=rule.chain: c),
-                _shown(rule.chain),
-                _shown(rule.result),
+                _indexed(rule.chain),
+                _indexed(rule.result),
                 note=rf" \quad\Longrightarrow\quad {rule.matrix_form}",
             )
         )
@@ -196,6 +202,7 @@ def weight_chain_equation(chain: WeightChain, scalar: ScalarNetwork | None = Non
     factors = " + ".join(
         r" \cdot ".join(_parenthesized(f) for f in local) for local in chain.local_derivatives
     )
+    ordered, value = ordered_chain(chain.local_derivatives)
     return _equation(
         Side(
             partial(ell, chain.param),
@@ -203,7 +210,7 @@ def weight_chain_equation(chain: WeightChain, scalar: ScalarNetwork | None = Non
         ),
         Side(symbolic, None if scalar is None else lambda: scalar.by_definitions(chain.paths)),
         Side(factors, lambda: chain.product),
-        _shown(chain.in_intermediates),
+        Side(ordered, lambda: value),
         given=() if scalar is None else scalar.given,
         rows=True,
     )
@@ -239,18 +246,18 @@ def _forward_and_loss(derivation: NetworkDerivation) -> tuple[list, list]:
     net = derivation.network
     L = net.depth
     hidden = net.activation
-    forward = [_definition(_layer("a", 0), "x")]
+    forward = [_definition(vector("a", 0), r"\boldsymbol{x}")]
     for layer in range(1, L + 1):
         forward.append(
             _definition(
-                _layer("z", layer),
-                f"{_layer('W', layer)} {_layer('a', layer - 1)} + {_layer('b', layer)}",
+                vector("z", layer),
+                f"{matrix('W', layer)} {vector('a', layer - 1)} + {vector('b', layer)}",
             )
         )
         if layer < L:
             forward.append(
                 _definition(
-                    _layer("a", layer), rf"{hidden.latex_name}\left({_layer('z', layer)}\right)"
+                    vector("a", layer), rf"{hidden.latex_name}\left({vector('z', layer)}\right)"
                 )
             )
     k = sympy.Symbol("k", integer=True)
@@ -276,7 +283,7 @@ def _forward_and_loss(derivation: NetworkDerivation) -> tuple[list, list]:
     else:
         out = net.output_activation
         forward.append(
-            _definition(_layer("a", L), rf"{out.latex_name}\left({_layer('z', L)}\right)")
+            _definition(vector("a", L), rf"{out.latex_name}\left({vector('z', L)}\right)")
         )
         a_k = sympy.IndexedBase(_layer("a", L), real=True)[k]
         ell = _sum_over(net.loss.unit.xreplace({OUTPUT: a_k, TARGET: y_k}), k, net.sizes[-1])
@@ -285,10 +292,11 @@ def _forward_and_loss(derivation: NetworkDerivation) -> tuple[list, list]:
         _definition("J", r"\frac{1}{m} \sum_{i=1}^{m} \ell_{i}"),
     ]
     if net.l2:
-        norms = rf"\sum_{{l=1}}^{{{L}}} \left\lVert W^{{(l)}} \right\rVert^{{2}}"
+        norms = rf"\sum_{{l=1}}^{{{L}}} \left\lVert {matrix('W', 'l')} \right\rVert^{{2}}"
         penalty = rf" + \frac{{\lambda}}{{2}} {norms}"
-        objective[1] = _definition("J", objective[1].sides[1].latex + penalty)
-        objective.append(_definition(r"\lambda", f"{net.l2:g}"))
+        # λ is a number, not an equation: it is stated after the objective, in words.
+        strength = rf" \quad \text{{with }} \lambda = {net.l2:g}"
+        objective[1] = _definition("J", objective[1].sides[1].latex + penalty + strength)
     return forward, objective
 
 
@@ -308,7 +316,7 @@ def _output_error_equations(derivation: NetworkDerivation) -> list[ShownEquation
         given = tuple((s, e.xreplace(names)) for s, e in error.given)
         z1 = names[dict(error.unit)[PREACTIVATION]]
         first = _equation(
-            Side(rf"{delta_L}_{{1}}", lambda: sympy.diff(ell, z1)),
+            Side(rf"\delta^{{({L})}}_{{1}}", lambda: sympy.diff(ell, z1)),
             Side(partial(latex(LOSS_SYMBOL), z1), lambda: sympy.diff(ell, z1)),
             *(_shown(expr.xreplace(names)) for _, expr in error.steps),
             given=given,
@@ -317,10 +325,13 @@ def _output_error_equations(derivation: NetworkDerivation) -> list[ShownEquation
         )
         ps = [_real(f"p_{{{k}}}") for k in range(1, len(zs) + 1)]
         total = sympy.Add(*(sympy.exp(z) for z in zs))
-        vector = ShownEquation(
+        every_unit = ShownEquation(
             (
-                Side(delta_L, lambda: sympy.Matrix([sympy.diff(ell, z) for z in zs])),
-                Side("p - y", lambda: sympy.Matrix([p - y for p, y in zip(ps, ys, strict=True)])),
+                Side(vector("delta", L), lambda: sympy.Matrix([sympy.diff(ell, z) for z in zs])),
+                Side(
+                    r"\boldsymbol{p} - \boldsymbol{y}",
+                    lambda: sympy.Matrix([p - y for p, y in zip(ps, ys, strict=True)]),
+                ),
             ),
             given=(
                 *((s, e) for s, e in given if s in ys),
@@ -328,7 +339,7 @@ def _output_error_equations(derivation: NetworkDerivation) -> list[ShownEquation
             ),
             note=rf" \quad \text{{(every unit alike; shown for {len(zs)} units)}}",
         )
-        return [first, vector]
+        return [first, every_unit]
     z, a = _real(_layer("z", L)), _real(_layer("a", L))
     names = {PREACTIVATION: z, OUTPUT: a}
     given = tuple((s.xreplace(names), e.xreplace(names)) for s, e in error.given)
@@ -387,13 +398,15 @@ def _recursion_equations(derivation: NetworkDerivation) -> list[ShownEquation]:
     hidden, equations = derivation.network.activation, []
     for layer in range(derivation.network.depth - 1, 0, -1):
         (chain, with_z, with_a), given = recursion_entry(hidden, layer)
-        z_l, a_l = _real(_layer("z", layer)), _real(_layer("a", layer))
+        # The textbook's factored order: (W^T δ) ⊙ σ'(z), the error sent back, then σ'.
+        W, delta = matrix("W", layer + 1, transposed=True), vector("delta", layer + 1)
+        product = rf"\left({W} {delta}\right)"
+        name = rf"{hidden.latex_name}'\left({vector('z', layer)}\right)"
+        z_l, a_l = _real(vector("z", layer)), _real(vector("a", layer))
         local = hidden.backward_form.xreplace({PREACTIVATION: z_l, OUTPUT: a_l})
-        product = rf"\left({_layer('W', layer + 1)}\right)^{{\top}} {_layer(_DELTA, layer + 1)}"
-        name = rf"{hidden.latex_name}'\left({_layer('z', layer)}\right)"
         equations.append(
             _equation(
-                Side(_layer(_DELTA, layer), lambda e=chain: e),
+                Side(vector("delta", layer), lambda e=chain: e),
                 Side(rf"{product} \odot {name}", lambda e=with_z: e),
                 Side(rf"{product} \odot {_parenthesized(local)}", lambda e=with_a: e),
                 given=given,
@@ -408,21 +421,27 @@ def _gradient_equations(derivation: NetworkDerivation) -> list[ShownEquation]:
     net, equations = derivation.network, []
     for layer in range(1, net.depth + 1):
         (w_chain, w_mean), (b_chain, b_mean) = gradient_entries(layer, net.l2)
-        decay = rf" + \lambda {_layer('W', layer)}" if net.l2 else ""
-        delta = f"{_MEAN} {_layer(_DELTA, layer)}_{{i}}"
+        decay = rf" + \lambda {matrix('W', layer)}" if net.l2 else ""
+        delta = f"{_MEAN} {vector('delta', layer)}_{{i}}"
         equations += [
             ShownEquation(
                 (
-                    Side(partial("J", _real(_layer("W", layer))), lambda e=w_chain: e),
                     Side(
-                        rf"{delta} \left({_layer('a', layer - 1)}_{{i}}\right)^{{\top}}{decay}",
+                        rf"\frac{{\partial J}}{{\partial {matrix('W', layer)}}}",
+                        lambda e=w_chain: e,
+                    ),
+                    Side(
+                        rf"{delta} \left({vector('a', layer - 1)}_{{i}}\right)^{{\top}}{decay}",
                         lambda e=w_mean: e,
                     ),
                 )
             ),
             ShownEquation(
                 (
-                    Side(partial("J", _real(_layer("b", layer))), lambda e=b_chain: e),
+                    Side(
+                        rf"\frac{{\partial J}}{{\partial {vector('b', layer)}}}",
+                        lambda e=b_chain: e,
+                    ),
                     Side(delta, lambda e=b_mean: e),
                 )
             ),
@@ -439,6 +458,7 @@ _TITLES = (
     "Parameter gradients",
 )
 _RULES = "Dense-layer rules in index notation"
+_EXPANDED = "Every weight through the chain rule"
 
 
 def network_equations(derivation: NetworkDerivation) -> list[tuple[str, list[list[ShownEquation]]]]:
@@ -463,5 +483,5 @@ def network_equations(derivation: NetworkDerivation) -> list[tuple[str, list[lis
     sections.append((_RULES, [dense_rule_equations(derivation.rules)]))
     if derivation.expanded:
         blocks = [[weight_chain_equation(c, derivation.scalar)] for c in derivation.expanded]
-        sections.append(("Every weight through the chain rule", blocks))
+        sections.append((_EXPANDED, blocks))
     return sections

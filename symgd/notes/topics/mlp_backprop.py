@@ -6,8 +6,8 @@ import numpy
 import sympy
 
 from symgd.define import Objective, network, objective
-from symgd.derivation import Derivation, derive_network, is_zero, lecturer_form
-from symgd.notes.builder import Builder, derivation_body
+from symgd.derivation import Derivation, derive, derive_network, is_zero, lecturer_form
+from symgd.notes.builder import Builder
 from symgd.notes.code import compiled_or_code
 from symgd.notes.document import Rendered
 from symgd.notes.runs import batch_and_mini_batch, rates_and_code
@@ -38,23 +38,66 @@ def _general_recursion(b: Builder, obj: Objective, derivation: Derivation) -> No
     if not is_zero(local - expected):
         raise ArithmeticError(f"the expanded output error {local} is not the layer rule's {delta}")
     b.formulas["delta output"] = local
-    b.section("The general delta recursion")
+    b.section("The same network in vector and matrix form")
     b.say(
-        "The same network by layers: the output error and the activation derivative are "
-        "derived by SymPy, the dense-layer rules in index notation (symgd.derivation.network). The "
-        "expanded chains above are its entries: the first two local derivatives of every "
-        "chain multiply to the output error {0}.",
+        "The nine chains above are the entries of three layer rules. Name the layers: "
+        "{0}, {1}, {2} and {3}; the hidden units are {4} and {5}, so {6}. The first two "
+        "local derivatives of every chain multiply to the output error {7}, and the hidden "
+        "chains are the entries of the recursion below: the error sent back through the "
+        "weight, times the local derivative of the unit, times its input.",
+        r"w_{jk} = \mathbf{W}^{(1)}_{jk}",
+        r"b_{j} = b^{(1)}_{j}",
+        r"v_{j} = \mathbf{W}^{(2)}_{1j}",
+        r"c = b^{(2)}_{1}",
+        r"a_{j} = a^{(1)}_{j}",
+        r"z_{3} = z^{(2)}_{1}",
+        r"\partial \ell / \partial w_{jk} = \delta^{(1)}_{j} x_{k} "
+        r"= \left(\delta^{(2)} v_{j}\right) a_{j} \left(1 - a_{j}\right) x_{k}",
         local,
     )
     b.parts.append(Rendered(network_latex(general), network_markdown(general)))
+
+
+def _update_rule(b: Builder) -> None:
+    """One update for all nine parameters (not nine equations), and what it does per layer."""
+    b.section("Update rule")
+    b.say(
+        "Gradient descent moves all nine parameters {0} at once against the gradient:",
+        r"\theta = \left(w_{11}, w_{12}, b_{1}, w_{21}, w_{22}, b_{2}, v_{1}, v_{2}, c\right)",
+    )
+    b.equations(
+        (
+            "update",
+            r"\theta^{(t+1)}",
+            [r"\theta^{(t)} - \alpha \nabla_{\theta} J\left(\theta^{(t)}\right)"],
+        )
+    )
+    b.say(
+        "Layer by layer this moves {0} by {1} and {2} by {3}.",
+        r"\mathbf{W}^{(l)}",
+        r"-\alpha \, \partial J / \partial \mathbf{W}^{(l)}",
+        r"\boldsymbol{b}^{(l)}",
+        r"-\alpha \, \partial J / \partial \boldsymbol{b}^{(l)}",
+    )
 
 
 def build(b: Builder) -> str:
     obj = objective(
         "-y*log(p) - (1 - y)*log(1 - p)", "w11,w12,b1,w21,w22,b2,v1,v2,c", "x1,x2,y", define=_LAYERS
     )
-    derivation = derivation_body(b, obj)
+    derivation = derive(obj)
+    b.objective_notation(obj)
+    b.section("Model and objective")
+    b.say("The model, the loss of one example and the objective, averaged over the examples:")
+    b.model(obj)
+    b.section("Gradients by the chain rule")
+    b.say(
+        "Each line multiplies the local derivatives along the paths from the loss to the "
+        "parameter; every result was checked against a direct differentiation."
+    )
+    b.chain(derivation)
     _general_recursion(b, obj, derivation)
+    _update_rule(b)
     compiled = compiled_or_code(b, derivation)
     if compiled is not None:
         rng = numpy.random.default_rng(3)
