@@ -1,5 +1,9 @@
 """Stage 4, compile: NumPy code generation with stable rewrites, for objectives and networks."""
 
+from symgd.compile.architecture import (
+    CompiledArchitecture as CompiledArchitecture,
+    compile_architecture as compile_architecture,
+)
 from symgd.compile.jax_backend import (
     INSTALL_JAX as INSTALL_JAX,
     JaxPrinter as JaxPrinter,
@@ -48,6 +52,8 @@ from symgd.compile.tensors import (
 )
 
 __all__ = [
+    "CompiledArchitecture",
+    "compile_architecture",
     "INSTALL_JAX",
     "JaxPrinter",
     "MissingBackend",
