@@ -242,7 +242,11 @@ def _conv_backward(layer: Layer, k: int, needs_input_gradient: bool, strategy: s
             f"{g_in} = {windows}.transpose(0, 2, 3, 1, 4, 5).reshape(-1, {C * q * q})",
             f"{g_in} = ({g_in} @ flipped{k}.T).reshape(-1, {h}, {w}, {c}).transpose(0, 3, 1, 2)",
         ]
-    return lines + [f'{g_in} = numpy.einsum("noijpq,ocpq->ncij", {windows}, {flipped}, {_PAIR})']
+    return lines + [
+        f"back{k} = {windows}",
+        f"flipped{k} = {flipped}",
+        f'{g_in} = numpy.einsum("noijpq,ocpq->ncij", back{k}, flipped{k}, {_PAIR})',
+    ]
 
 
 def _pool_backward(layer: Layer, k: int) -> list[str]:

@@ -1,5 +1,10 @@
 """Stage 2, derive: the chain rule for scalar objectives, output errors, network backprop."""
 
+from symgd.derivation.architecture import (
+    ArchitectureDerivation as ArchitectureDerivation,
+    derive_architecture as derive_architecture,
+    layer_rule as layer_rule,
+)
 from symgd.derivation.expanded import (
     ScalarNetwork as ScalarNetwork,
     WeightChain as WeightChain,
@@ -12,6 +17,12 @@ from symgd.derivation.expansion import (
     check_expanded_hessian as check_expanded_hessian,
 )
 from symgd.derivation.hessian import Hessian as Hessian, derive_hessian as derive_hessian
+from symgd.derivation.layer_check import (
+    Chain as Chain,
+    LayerRule as LayerRule,
+    RuleCheck as RuleCheck,
+    verify_rule as verify_rule,
+)
 from symgd.derivation.matrix import (
     MatrixDerivation as MatrixDerivation,
     MatrixStep as MatrixStep,
@@ -41,6 +52,13 @@ from symgd.derivation.scalar import (
 )
 
 __all__ = [
+    "ArchitectureDerivation",
+    "derive_architecture",
+    "layer_rule",
+    "LayerRule",
+    "Chain",
+    "RuleCheck",
+    "verify_rule",
     "ChainStep",
     "Derivation",
     "derive",

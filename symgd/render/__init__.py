@@ -1,5 +1,11 @@
 """Stage 3, render: one printer family for LaTeX, Markdown and text; documents; plots."""
 
+from symgd.render.architecture import (
+    architecture_document as architecture_document,
+    architecture_latex as architecture_latex,
+    architecture_markdown as architecture_markdown,
+    architecture_text as architecture_text,
+)
 from symgd.render.matrix_document import (
     matrix_document as matrix_document,
     matrix_latex as matrix_latex,
@@ -39,6 +45,10 @@ from symgd.render.printing import (
 )
 
 __all__ = [
+    "architecture_document",
+    "architecture_latex",
+    "architecture_markdown",
+    "architecture_text",
     "ShownEquation",
     "Side",
     "network_equations",
