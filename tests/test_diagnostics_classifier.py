@@ -119,7 +119,7 @@ def test_each_learning_rate_figure_shows_a_good_rate_and_its_numbers(topic, tmp_
     note = notes_module.build_notes(topic, figures=tmp_path)
     parts = [part for section in note.sections for part in section.parts]
     (caption,) = [p.caption for p in parts if getattr(p, "label", "").endswith(":rates")]
-    shown = re.findall(r"alpha = ([\d.e+-]+): ([a-z ]+), final loss (\S+)", caption)
+    shown = re.findall(r"\$\\alpha = ([\d.e+-]+)\$: ([a-z ]+), final loss (\S+)", caption)
     assert len(shown) == 4, caption
     assert "good" in [verdict for _, verdict, _ in shown], caption
     assert {verdict for _, verdict, _ in shown} <= set(RATE_KINDS)

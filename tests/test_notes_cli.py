@@ -73,7 +73,7 @@ def test_cli_bad_notes_arguments(argv, capsys):
 def test_cli_topic_markdown(tmp_path, capsys):
     assert cli.main(["notes", "optimizers", "-o", str(tmp_path / "opt.md")]) == 0
     text = (tmp_path / "opt.md").read_text(encoding="utf-8")
-    assert "\\hat{m}_{t}" in text and (tmp_path / "opt-figures" / "optimizers-paths.png").exists()
+    assert "\\hat{m}^{(t)}" in text and (tmp_path / "opt-figures" / "optimizers-paths.png").exists()
 
 
 def _csv(tmp_path):

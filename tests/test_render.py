@@ -17,7 +17,7 @@ def test_align_block_shows_chain_and_dataset_gradient(seed_derivation):
     assert r"\frac{1}{m} \sum_{i=1}^{m} \left(w {x}_{i} + b - {y}_{i}\right) {x}_{i}" in text
     assert r"\left(\hat{y} - y\right) \cdot x" in text
     assert r"\frac{1}{m} \sum_{i=1}^{m} \left(w {x}_{i} + b - {y}_{i}\right)" in text
-    assert r"w_{t+1} &= w_{t} - \alpha \frac{\partial J}{\partial w}" in text
+    assert r"w^{(t+1)} &= w^{(t)} - \alpha \frac{\partial J}{\partial w}" in text
 
 
 def test_markdown_has_math_blocks(seed_derivation):

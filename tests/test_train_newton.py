@@ -432,7 +432,8 @@ def test_newton_renders_its_rule_and_stays_out_of_the_gradient_only_registry():
     assert isinstance(optimizer, Newton)
     assert update_rule_latex(optimizer) == (
         "\\begin{aligned}\n"
-        "\\theta_{t+1} &= \\theta_{t} - \\alpha_{t} \\left(\\lambda I + H_{t}\\right)^{-1} g_{t}\n"
+        "\\theta^{(t+1)} &= \\theta^{(t)} - \\alpha^{(t)} "
+        "\\left(\\lambda I + H^{(t)}\\right)^{-1} g^{(t)}\n"
         "\\end{aligned}"
     )
     # Deliberately not in OPTIMIZERS: the registry tests drive optimisers with gradients alone,

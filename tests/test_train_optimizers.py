@@ -212,7 +212,7 @@ def test_equations_are_the_code(name):
         values |= {"lambda": WEIGHT_DECAY, "alpha": ALPHA, "t": 1}
         values |= {"g_t": G1[index], "theta_t": THETA[index]}
         for eq in optimizer.equations:
-            # Symbols not yet known are the previous state (m_{t-1}, ...), zero at the start.
+            # Symbols not yet known are the previous state (m^{(t-1)}, ...), zero at the start.
             rhs = eq.rhs.subs({s: values.get(s.name, 0.0) for s in eq.rhs.free_symbols})
             values[eq.lhs.name] = float(rhs)
         assert_allclose(values["theta_t+1"] - THETA[index], update[index], rtol=1e-9)
@@ -221,13 +221,13 @@ def test_equations_are_the_code(name):
 # --- LaTeX -------------------------------------------------------------------------------------
 
 LATEX_SYMBOLS = {
-    "sgd": [r"\theta_{t+1}", r"\theta_{t}", r"\alpha", "g_{t}"],
-    "momentum": [r"v_{t-1}", r"\beta", r"\alpha v_{t}"],
-    "nesterov": [r"v_{t-1}", r"\beta v_{t}", "g_{t}"],
-    "adagrad": ["G_{t-1}", r"\sqrt{G_{t}}", r"\epsilon"],
-    "rmsprop": [r"\rho v_{t-1}", r"\sqrt{v_{t}}", r"\epsilon"],
-    "adam": [r"\hat{m}_{t}", r"\hat{v}_{t}", r"\beta_{1}^{t}", r"\beta_{2}", "m_{t-1}"],
-    "adamw": [r"\hat{m}_{t}", r"\lambda \theta_{t}", r"\beta_{1}"],
+    "sgd": [r"\theta^{(t+1)}", r"\theta^{(t)}", r"\alpha", "g^{(t)}"],
+    "momentum": [r"v^{(t-1)}", r"\beta", r"\alpha v^{(t)}"],
+    "nesterov": [r"v^{(t-1)}", r"\beta v^{(t)}", "g^{(t)}"],
+    "adagrad": ["G^{(t-1)}", r"\sqrt{G^{(t)}}", r"\epsilon"],
+    "rmsprop": [r"\rho v^{(t-1)}", r"\sqrt{v^{(t)}}", r"\epsilon"],
+    "adam": [r"\hat{m}^{(t)}", r"\hat{v}^{(t)}", r"\beta_{1}^{t}", r"\beta_{2}", "m^{(t-1)}"],
+    "adamw": [r"\hat{m}^{(t)}", r"\lambda \theta^{(t)}", r"\beta_{1}"],
 }
 
 
@@ -235,7 +235,7 @@ LATEX_SYMBOLS = {
 def test_update_rule_latex(name):
     latex = update_rule_latex(OPTIMIZERS[name](0.1))
     assert latex.startswith(r"\begin{aligned}") and latex.endswith(r"\end{aligned}")
-    assert r"\theta_{t+1} &= \theta_{t} - " in latex
+    assert r"\theta^{(t+1)} &= \theta^{(t)} - " in latex
     for symbol in LATEX_SYMBOLS[name]:
         assert symbol in latex, (symbol, latex)
 
@@ -243,11 +243,11 @@ def test_update_rule_latex(name):
 def test_chain_latex_names_the_clipped_gradient():
     latex = update_rule_latex(chain(clip_by_global_norm(1.0), adam(cosine_decay(0.1, 10))))
     assert (
-        r"\tilde{g}_{t} &= \frac{g_{t} \tau}{\max\left(\tau, \left\lVert g_{t} \right\rVert"
+        r"\tilde{g}^{(t)} &= \frac{g^{(t)} \tau}{\max\left(\tau, \left\lVert g^{(t)} \right\rVert"
         in latex
     )
-    assert r"\beta_{1} m_{t-1} + \tilde{g}_{t}" in latex
-    assert r"\alpha_{t}" in latex  # a scheduled rate
+    assert r"\beta_{1} m^{(t-1)} + \tilde{g}^{(t)}" in latex
+    assert r"\alpha^{(t)}" in latex  # a scheduled rate
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
@@ -340,7 +340,7 @@ def test_current_learning_rate_is_the_last_used_rate():
 def test_make_optimizer():
     optimizer = make_optimizer("momentum", 0.1, schedule="cosine", total_steps=100, clip_norm=1.0)
     latex = update_rule_latex(optimizer)
-    assert r"\tilde{g}_{t}" in latex and r"\alpha_{t}" in latex
+    assert r"\tilde{g}^{(t)}" in latex and r"\alpha^{(t)}" in latex
     state = optimizer.init({"w": np.zeros(1)})
     assert current_learning_rate(state) == pytest.approx(0.1)
 

@@ -56,6 +56,8 @@ def _cmd_notes(args: argparse.Namespace) -> int:
     if bool(args.topic) == bool(args.loss):
         raise UsageError("give either a TOPIC (see --list) or a custom objective with --loss")
     output = _output(args.output, _NOTE_SUFFIXES)
+    if args.slides and output.suffix.lower() == ".md":
+        raise UsageError("--slides writes Beamer LaTeX: give -o FILE.tex or -o FILE.pdf")
     if args.topic:
         if args.topic not in TOPICS:
             raise UsageError(f"unknown topic {args.topic!r}; known: {', '.join(TOPICS)}")
@@ -76,7 +78,7 @@ def _cmd_notes(args: argparse.Namespace) -> int:
             figures=figures_folder(output) if data else None,
         )
     try:
-        written = write_notes(notes, output, pdf=args.pdf)
+        written = write_notes(notes, output, pdf=args.pdf, slides=args.slides)
     except RuntimeError as error:  # pdflatex ran and reported an error: a failed check
         return failed(f"error: {error}")
     print("wrote " + ", ".join(str(p) for p in written))
@@ -139,6 +141,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     notes.add_argument("--list", action="store_true", help="list the catalogue topics")
     notes.add_argument("-o", "--output", metavar="FILE", help="FILE.tex, FILE.md or FILE.pdf")
     notes.add_argument("--pdf", action="store_true", help="also compile the .tex with pdflatex")
+    notes.add_argument(
+        "--slides", action="store_true", help="Beamer slides, one derivation step per overlay"
+    )
     _objective_options(notes, loss_positional=False)
     notes.add_argument("--csv", help="custom notes: train on this CSV to draw the figures")
     notes.add_argument(

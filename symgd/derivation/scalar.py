@@ -16,8 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ import sympy
 
 from symgd import limits
 from symgd.define import Objective
+from symgd.derivation.forms import EXPANSION_LIMIT, expanded_terms, lecturer_form
 from symgd.display import display_latex
 from symgd.functions import expand_named_functions
 
@@ -137,110 +136,12 @@ def is_zero(expr: sympy.Expr, *, expand: bool = False) -> bool:
     return sympy.simplify(expand_named_functions(expr)) == 0
 
 
-#: Above this many operations ``simplify`` is not tried: it can take minutes on nested
-#: functions (a 3-deep tanh chain took 10 s), while ``cancel``/``factor`` stay fast.
-SIMPLIFY_LIMIT = 40
-#: Above this many terms once multiplied out, the polynomial tools (``cancel``, ``factor``,
-#: ``expand``) are not tried: they multiply out ``(y - w x - b)^{31}`` (528 terms) only to
-#: factor it back, which took 33 s for the 16th power.
-EXPANSION_LIMIT = 32
-
-
-def expanded_terms(expr: sympy.Expr, limit: int = 10**6) -> int:
-    r"""About how many terms ``expand(expr)`` has (capped at ``limit``), without expanding.
-
-    A sum has the terms of its parts, a product their product, an integer power
-    :math:`(t_1 + \dots + t_k)^n` has :math:`\binom{n + k - 1}{k - 1}`; functions count as one.
-
-    Example:
-        >>> w, x, y = sympy.symbols("w x y", real=True)
-        >>> expanded_terms((y - w * x) ** 3), expanded_terms(x * (y - w * x) + 1)
-        (4, 3)
-    """
-    if expr.is_Add:
-        return min(sum(expanded_terms(a, limit) for a in expr.args), limit)
-    if expr.is_Mul:
-        return min(math.prod(expanded_terms(a, limit) for a in expr.args), limit)
-    if expr.is_Pow and expr.exp.is_Integer:
-        k = expanded_terms(expr.base, limit)
-        n = abs(int(expr.exp))
-        return limit if n > limit else min(math.comb(n + k - 1, k - 1), limit)
-    return 1
-
-
-def _signs_out(expr: sympy.Expr) -> sympy.Expr:
-    """Minus signs taken out of integer powers of sums: ``(y - w x)^3 = -(w x - y)^3``.
-
-    A cheap stand-in for ``factor`` on large powers, so that ``-4x(y - wx - b)^3`` still
-    reads ``4x(wx + b - y)^3``.
-    """
-
-    def flip(power: sympy.Pow) -> sympy.Expr:
-        return (-1) ** power.exp * (-power.base) ** power.exp
-
-    return expr.replace(
-        lambda e: (
-            e.is_Pow and e.exp.is_Integer and e.base.is_Add and e.base.could_extract_minus_sign()
-        ),
-        flip,
-    )
-
-
-def lecturer_form(expr: sympy.Expr, *, simplify: bool = True) -> sympy.Expr:
-    """The simplest factored form of ``expr``, as a lecturer would write it.
-
-    Candidates are ``expr`` itself, ``cancel`` (rational functions in the
-    intermediates, e.g. ``σ'`` times ``∂ℓ/∂p``), ``factor``, ``factor_terms`` and,
-    for small expressions, ``simplify``; the one with the fewest operations wins,
-    preferring no leading minus sign. The polynomial tools and ``simplify`` are only a
-    nicety: on large powers they are skipped, and each runs within
-    :data:`symgd.limits.SIMPLIFY_SECONDS`, else the plainer candidates remain.
-
-    Args:
-        expr: The expression.
-        simplify: Also try ``sympy.simplify`` (only ever on small expressions).
-
-    Example:
-        >>> x, p, y = sympy.symbols("x p y", real=True)
-        >>> lecturer_form(x * p - x * y)
-        x*(p - y)
-    """
-    candidates = [expr, sympy.factor_terms(expr)]
-    candidates.append(_signs_out(candidates[-1]))
-    if expanded_terms(expr, EXPANSION_LIMIT + 1) <= EXPANSION_LIMIT:
-        candidates += limits.attempt(limits.SIMPLIFY_SECONDS, lambda: _polynomial_forms(expr), [])
-        if simplify and sympy.count_ops(expr) <= SIMPLIFY_LIMIT:
-            candidates += limits.attempt(limits.SIMPLIFY_SECONDS, lambda: _simplified(expr), [])
-
-    def cost(candidate: sympy.Expr) -> tuple[int, int]:
-        negative = int(candidate.could_extract_minus_sign())
-        return sympy.count_ops(candidate), negative
-
-    return min(candidates, key=cost)
-
-
 def _cases_form(expr: sympy.Expr, *, simplify: bool = True) -> sympy.Expr:
     """:func:`lecturer_form`, case by case where ``expr`` has cases (shown as cases)."""
     expr = tidy_cases(expr)
     if not isinstance(expr, sympy.Piecewise):
         return lecturer_form(expr, simplify=simplify)
     return sympy.Piecewise(*((lecturer_form(v, simplify=simplify), c) for v, c in expr.args))
-
-
-def _polynomial_forms(expr: sympy.Expr) -> list[sympy.Expr]:
-    # The polynomial tools give up on some functions; the other candidates remain.
-    with contextlib.suppress(sympy.PolynomialError, NotImplementedError):
-        cancelled = sympy.cancel(expr)
-        return [cancelled, sympy.factor_terms(cancelled), sympy.factor(cancelled)]
-    return []
-
-
-def _simplified(expr: sympy.Expr) -> list[sympy.Expr]:
-    simplified = sympy.simplify(expr)
-    found = [simplified, sympy.factor_terms(simplified)]
-    with contextlib.suppress(sympy.PolynomialError, NotImplementedError):
-        found.append(sympy.factor(simplified))
-    return found
 
 
 def _agrees(result: sympy.Expr, expected: sympy.Expr, symbols: Sequence[sympy.Symbol]) -> bool:
@@ -349,11 +250,23 @@ def definition_graph(definitions: Mapping[sympy.Symbol, sympy.Expr]) -> dict:
     }
 
 
-#: The convention at a kink, stated once (the notes quote it).
-KINK_CONVENTION = (
+#: The convention at a kink, stated once: words with ``{n}`` where a formula goes, and the
+#: formulas in LaTeX (the notes quote it) and in plain text (:data:`KINK_CONVENTION`).
+KINK_CONVENTION_WORDS = (
     "At a kink, where two cases meet, the derivative is the one of the case that holds there: "
-    "at r = 0 we take the subgradient 0 (max(0, r), the hinge, the step H with H(0) = 0, and "
-    "sign(0) = 0 in the derivative of |r|), as PyTorch and JAX do for ReLU."
+    "at {0} we take the subgradient 0 ({1}, the hinge, the step {2} with {3}, and {4} in the "
+    "derivative of {5}), as PyTorch and JAX do for ReLU."
+)
+KINK_CONVENTION_LATEX = (
+    "r = 0",
+    r"\max(0, r)",
+    "H",
+    "H(0) = 0",
+    r"\operatorname{sign}(0) = 0",
+    r"\lvert r \rvert",
+)
+KINK_CONVENTION = KINK_CONVENTION_WORDS.format(
+    "r = 0", "max(0, r)", "H", "H(0) = 0", "sign(0) = 0", "|r|"
 )
 
 

@@ -26,6 +26,7 @@ from symgd.notes.files import (
     write_notes as write_notes,
 )
 from symgd.notes.runs import descent_runs as descent_runs
+from symgd.notes.slides import to_beamer as to_beamer
 
 __all__ = [
     "figures_folder",
@@ -45,6 +46,7 @@ __all__ = [
     "PartialDerivative",
     "to_tex",
     "to_markdown",
+    "to_beamer",
     "compile_pdf",
     "write_notes",
     "descent_runs",

@@ -24,6 +24,7 @@ from symgd.derivation import (
     check_expanded_hessian,
     derive,
 )
+from symgd.derivation.scalar import KINK_CONVENTION_LATEX, KINK_CONVENTION_WORDS
 from symgd.notes.document import (
     Code,
     Equation,
@@ -37,6 +38,7 @@ from symgd.notes.document import (
     Section,
 )
 from symgd.render import matrix_latex
+from symgd.render.printing import local_product
 from symgd.render.tensors import tensor_latex
 
 __all__ = ["ALPHA", "Builder", "derivation_body"]
@@ -55,6 +57,7 @@ class Builder:
         figures_dir: Where figures go; ``None`` builds no figures (and trains nothing).
         with_code: Whether the note compiles its objective and shows the code that runs.
         formulas: Named SymPy results shown in the note.
+        constant_data: Data columns with one value for every example (no index ``i``).
         derivations: The derivations shown.
         parts: The parts of the section being written.
     """
@@ -74,6 +77,8 @@ class Builder:
         self.derivations: list[Derivation] = []
         self.figure_paths: list[Path] = []
         self.rows: dict[str, str] = {}
+        #: Data columns that hold one value for every example: shown without the index i.
+        self.constant_data: set[sympy.Symbol] = set()
 
     @property
     def trains(self) -> bool:
@@ -165,10 +170,11 @@ class Builder:
             shape = obj.shape(s)
             if shape:
                 role = "parameter" if s in obj.params else "data"
+                sizes = [f"${self.tex(n)}$" for n in shape]
                 meaning = (
-                    f"{role} vector of {shape[0]} entries"
+                    f"{role} vector of {sizes[0]} entries"
                     if len(shape) == 1
-                    else f"{role} matrix, {shape[0]} by {shape[1]}"
+                    else f"{role} matrix, {sizes[0]} by {sizes[1]}"
                 )
                 self.note(tensor_latex(obj.graph, s), meaning)
         for node, op in obj.graph.nodes.items():
@@ -193,9 +199,15 @@ class Builder:
         for p in obj.params:
             self.note(p, "parameter")
         for d in obj.data:
-            self.note(d, "data value of one example (the i-th: subscript i)")
-        for name, _ in obj.intermediates:
-            self.note(name, "named intermediate, defined below")
+            constant = d in self.constant_data
+            self.note(
+                d,
+                "a constant, the same for every example"
+                if constant
+                else "data value of one example",
+            )
+        for name, definition in obj.intermediates:
+            self.note(name, "a fixed value" if definition.is_number else "named intermediate")
         self.note(LOSS_SYMBOL, "loss of one example")
         self.note(_J, "objective: the loss averaged over the examples")
         self.note(obj.examples, "number of examples")
@@ -204,8 +216,17 @@ class Builder:
             self.note(obj.l2_symbol, "strength of the L2 penalty")
 
     def model(self, obj: Objective, key: str = "") -> None:
-        """The intermediates, the loss of one example and the objective, numbered."""
-        lines = [(f"{key}def-{n}", self.tex(n), [self.tex(d)]) for n, d in obj.intermediates]
+        """The intermediates, the loss of one example and the objective, numbered.
+
+        An intermediate that is a plain number (a fixed setting such as λ = 0.1) is stated
+        in a sentence after the block instead.
+        """
+        constants = [(n, d) for n, d in obj.intermediates if d.is_number]
+        lines = [
+            (f"{key}def-{n}", self.tex(n), [self.tex(d)])
+            for n, d in obj.intermediates
+            if not d.is_number
+        ]
         lines.append((f"{key}loss", self.tex(LOSS_SYMBOL), [self.tex(obj.loss)]))
         ell = sympy.IndexedBase(LOSS_SYMBOL)[_INDEX]
         total = sympy.Sum(ell, (_INDEX, 1, obj.examples))
@@ -215,44 +236,59 @@ class Builder:
             total += obj.l2_symbol / 2 * sympy.Add(*(p**2 for p in obj.params))
         args = ", ".join(self.tex(p) for p in obj.params)
         lines.append((f"{key}objective", rf"J\left({args}\right)", [self.tex(total)]))
-        if obj.l2:
-            lines.append((f"{key}lambda", self.tex(obj.l2_symbol), [self.tex(sympy.Float(obj.l2))]))
         self.equations(*lines)
+        # A fixed number is a setting, stated in words, not a numbered equation.
+        fixed = [sympy.Eq(n, d, evaluate=False) for n, d in constants]
+        if obj.l2:
+            fixed.append(sympy.Eq(obj.l2_symbol, sympy.Float(obj.l2), evaluate=False))
+            self.say(
+                "The L2 penalty is on every parameter, as asked; unasked, the notes penalise "
+                "the weights only, never a bias."
+            )
+        if fixed:
+            listed = ", ".join(f"{{{n}}}" for n in range(len(fixed)))
+            self.say(f"Fixed values: {listed}.", *fixed)
 
     def chain(self, derivation: Derivation, key: str = "", *, long: int = 150) -> None:
         """Chain rule per parameter and its dataset gradient, as numbered equations."""
         for step in derivation.steps:
             p = step.param
-            local = " + ".join(
-                r" \cdot ".join(self.printer.parenthesize(f, 50, strict=False) for f in factors)
-                for factors in step.local_derivatives
-            )
+            local = " + ".join(local_product(fs, self.printer) for fs in step.local_derivatives)
             values = [self.chain_of_partials(step), local, self.tex(step.in_intermediates)]
             result = self.tex(step.result)
             if len(result) <= long:
                 values.append(result)
-            rhs = list(dict.fromkeys(v for v in values if v))
+            lhs = self.partial(LOSS_SYMBOL, p)
+            rhs = list(dict.fromkeys(v for v in values if v and v != lhs))
             gradient = self._dataset_gradient(derivation, step, long=long)
             paths = "one path" if len(step.paths) == 1 else f"{len(step.paths)} paths"
             self.say(f"Gradient with respect to {{0}}, by the chain rule through {paths}:", p)
             self.equations(
-                (f"{key}chain-{p.name}", self.partial(LOSS_SYMBOL, p), rhs),
+                (f"{key}chain-{p.name}", lhs, rhs),
                 (f"{key}grad-{p.name}", self.partial(_J, p), [self.tex(gradient)]),
             )
             self.formulas[f"{key}dl/d{p.name}"] = step.result
             self.formulas[f"{key}dJ/d{p.name}"] = gradient
         self.derivations.append(derivation)
 
+    def kink_convention(self) -> None:
+        """The convention at a kink (:data:`symgd.derivation.scalar.KINK_CONVENTION`)."""
+        self.say(KINK_CONVENTION_WORDS, *KINK_CONVENTION_LATEX)
+
     def _dataset_gradient(
         self, derivation: Derivation, step: ChainStep, *, long: int
     ) -> sympy.Expr:
         """``∂J/∂θ`` summed over the examples; written with the intermediates when it is long."""
         obj = derivation.objective
-        summand, varying = step.result, obj.data
+        summand = step.result
+        varying = tuple(d for d in obj.data if d not in self.constant_data)
         if len(self.tex(summand)) > long:
-            # Intermediates vary over the examples too: a_{1,i}, p_i.
+            # Intermediates that depend on the data vary over the examples too: a_{1,i}, p_i;
+            # one built from constants and parameters alone keeps no subscript.
             summand = step.in_intermediates
-            varying = obj.data + tuple(n for n, _ in obj.intermediates)
+            for name, definition in obj.intermediates:
+                if definition.free_symbols & set(varying):
+                    varying += (name,)
         indexed = summand.xreplace({d: sympy.IndexedBase(d)[_INDEX] for d in varying})
         total = sympy.Sum(indexed, (_INDEX, 1, obj.examples))
         if obj.reduction == "mean":
@@ -262,10 +298,11 @@ class Builder:
         return total
 
     def update_rules(self, derivation: Derivation, key: str = "") -> None:
-        """``θ^{(t+1)} = θ^{(t)} − α ∂J/∂θ`` for every parameter, numbered."""
+        """``θ^{(t+1)} = θ^{(t)} − α ∂J/∂θ(θ^{(t)})`` for every parameter, numbered."""
         lines = []
+        theta = sympy.Symbol("thetabold^(t)", real=True)
         for p in derivation.objective.params:
-            update = self.at_step(p, "t") - ALPHA * PartialDerivative(_J, p)
+            update = self.at_step(p, "t") - ALPHA * PartialDerivative(_J, p, theta)
             self.formulas[f"{key}update {p.name}"] = update
             lines.append(
                 (f"{key}update-{p.name}", self.tex(self.at_step(p, "t+1")), [self.tex(update)])
@@ -273,8 +310,12 @@ class Builder:
         self.equations(*lines)
 
 
-def derivation_body(b: Builder, obj: Objective, key: str = "") -> Derivation:
-    """The three sections every derivation note opens with: model, gradients, update rule."""
+def derivation_body(b: Builder, obj: Objective, key: str = "", *, kinks: bool = True) -> Derivation:
+    """The three sections every derivation note opens with: model, gradients, update rule.
+
+    Where a gradient has cases (a kink), the kink convention is quoted after the gradients,
+    unless ``kinks`` is false (a note that states it in a section of its own).
+    """
     derivation = derive(obj)
     b.objective_notation(obj)
     b.section("Model and objective")
@@ -286,6 +327,8 @@ def derivation_body(b: Builder, obj: Objective, key: str = "") -> Derivation:
         "parameter; every result was checked against a direct differentiation."
     )
     b.chain(derivation, key)
+    if kinks and any(step.result.has(sympy.Piecewise) for step in derivation.steps):
+        b.kink_convention()
     b.section("Update rule")
     b.say("Gradient descent moves every parameter against its partial derivative:")
     b.update_rules(derivation, key)

@@ -31,6 +31,8 @@ from symgd.notes.code import code_section
 from symgd.notes.document import Notation, Notes
 from symgd.notes.runs import rates_figure, three_modes
 from symgd.notes.topics import (
+    batch_norm,
+    cnn_backprop,
     huber_and_hinge,
     linear_regression,
     logistic_regression,
@@ -38,6 +40,7 @@ from symgd.notes.topics import (
     mlp_backprop,
     optimizers,
     regularization,
+    rnn_bptt,
     softmax_regression,
 )
 from symgd.render import loss_curves
@@ -72,7 +75,7 @@ TOPICS: dict[str, Topic] = {
         mlp_backprop.build,
     ),
     "matrix-factorization": Topic(
-        "recommender r_ij ~ u_i^T v_j on observed entries with L2; gradients for u_i and v_j",
+        "recommender r_uj ~ p_u^T q_j (users u, items j) with L2; gradients for p_u and q_j",
         matrix_factorization.build,
     ),
     "regularization": Topic(
@@ -85,6 +88,18 @@ TOPICS: dict[str, Topic] = {
     "huber-and-hinge": Topic(
         "robust and margin losses: Huber and the hinge as cases, the kink convention, outliers",
         huber_and_hinge.build,
+    ),
+    "cnn-backprop": Topic(
+        "a convolutional layer: index-notation chains, the flipped kernel, a worked example",
+        cnn_backprop.build,
+    ),
+    "rnn-bptt": Topic(
+        "an Elman network: backpropagation through time, vanishing and exploding gradients",
+        rnn_bptt.build,
+    ),
+    "batch-norm": Topic(
+        "batch normalisation: the backward pass in compact form, a deep sigmoid network",
+        batch_norm.build,
     ),
 }
 
@@ -163,6 +178,9 @@ def custom_notes(
         2*x*(w*x - y)
     """
     builder = Builder("custom", notation or Notation(), _folder(figures) if data else None)
+    # A column with one value throughout (a threshold, say) is a constant: no index i.
+    columns = {d: numpy.asarray(data[d.name]) for d in obj.data if d.name in (data or {})}
+    builder.constant_data = {d for d, v in columns.items() if v.size and numpy.ptp(v) == 0}
     compiled = compile_objective(derivation_body(builder, obj))
     if data is not None and builder.figures_dir is not None:
         start = dict(init or dict.fromkeys(compiled.params, 0.0))

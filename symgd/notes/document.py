@@ -6,10 +6,9 @@ LaTeX in the parts comes from render's printer, configured by :class:`Notation`;
 :func:`to_tex` places the parts in render's one document preamble and :func:`to_markdown`
 writes ``$$`` math and fenced code.
 
-Notation (configurable through :class:`Notation`): scalars italic, vectors bold
-(:math:`\boldsymbol{u}_i`), matrices upright bold capitals (:math:`\mathbf{X}`),
-predictions with hats (:math:`\hat{y}`), :math:`m` examples, :math:`\alpha` the
-learning rate, :math:`x^{(t)}` a value at step :math:`t`.
+Notation: one convention for every note, written once in :data:`CONVENTIONS` (and as a
+table in ``docs/notation.md``); each note states it under its own notation table. Display
+names can be changed through :class:`Notation`.
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from symgd.render.printing import (
 )
 
 __all__ = [
+    "CONVENTIONS",
     "Code",
     "Equation",
     "Figure",
@@ -44,9 +44,63 @@ __all__ = [
     "Prose",
     "Rendered",
     "Section",
+    "fit_width",
+    "tex_part",
     "to_markdown",
     "to_tex",
 ]
+
+
+#: symgd's notation, stated once: (symbol, meaning, example), symbols and examples in LaTeX.
+#: Every note shows it under its own notation table; ``docs/notation.md`` is the same table.
+CONVENTIONS: tuple[tuple[str, str, str], ...] = (
+    (
+        r"\boldsymbol{x}_{i},\ y_{i}",
+        "data of one example, its index a subscript",
+        r"i = 1, \dots, m",
+    ),
+    (r"\boldsymbol{w}", "vector: bold lower case", r"\boldsymbol{w} \in \mathbb{R}^{d}"),
+    (
+        r"\boldsymbol{X}",
+        "matrix: bold upper case; one example per row of the data matrix",
+        r"\boldsymbol{X} \in \mathbb{R}^{m \times d}",
+    ),
+    (
+        r"\boldsymbol{W}^{(l)}",
+        "layer: a bracketed superscript",
+        r"\boldsymbol{a}^{(l)},\ \delta^{(l)}",
+    ),
+    (
+        r"\boldsymbol{\theta}^{(t)}",
+        "step of gradient descent: a bracketed superscript",
+        r"\boldsymbol{\theta}^{(t+1)} = \boldsymbol{\theta}^{(t)} - "
+        r"\alpha \nabla J(\boldsymbol{\theta}^{(t)})",
+    ),
+    (r"\boldsymbol{\theta}", "all the parameters", r"\boldsymbol{\theta} = (\boldsymbol{w}, b)"),
+    (r"\alpha", "learning rate", r"\alpha = 0.1"),
+    (
+        r"\ell,\ J",
+        "loss of one example; the objective, their mean",
+        r"J = \frac{1}{m} \sum_{i=1}^{m} \ell_{i}",
+    ),
+    (
+        r"\delta",
+        "error signal: the derivative of the loss by a pre-activation",
+        r"\delta_{k} = \frac{\partial \ell}{\partial z_{k}} = p_{k} - y_{k}",
+    ),
+    (
+        r"\mathbb{1}[\cdot]",
+        "indicator: 1 where the condition holds, else 0; also the Kronecker delta, "
+        "so that no $\\delta$ clashes with an error signal",
+        r"\operatorname{ReLU}'(z) = \mathbb{1}[z > 0],\ \mathbb{1}[j = k]",
+    ),
+    (
+        r"\lambda",
+        "strength of a penalty, on the weights: the bias is not penalised unless asked",
+        r"J + \frac{\lambda}{2} \lVert \boldsymbol{w} \rVert^{2}",
+    ),
+    (r"\odot", "element-wise product", r"\boldsymbol{p} \odot (1 - \boldsymbol{p})"),
+)
 
 
 @dataclass(frozen=True)
@@ -74,14 +128,20 @@ class Notation:
 class PartialDerivative(sympy.Function):
     r"""``∂a/∂b`` shown as :math:`\frac{\partial a}{\partial b}`, a symbol inside printed formulas.
 
+    A third argument is the point where the derivative is taken, shown in brackets after it.
+
     Example:
         >>> latex(PartialDerivative(sympy.Symbol("J"), sympy.Symbol("w")))
         '\\frac{\\partial J}{\\partial w}'
+        >>> latex(PartialDerivative(sympy.Symbol("J"), sympy.Symbol("w"), sympy.Symbol("theta")))
+        '\\frac{\\partial J}{\\partial w}\\left(\\theta\\right)'
     """
 
     def _latex(self, printer, exp=None):
-        top, bottom = (printer._print(a) for a in self.args)
+        top, bottom, *point = (printer._print(a) for a in self.args)
         shown = rf"\frac{{\partial {top}}}{{\partial {bottom}}}"
+        if point:
+            shown += rf"\left({point[0]}\right)"
         return shown if exp is None else rf"\left({shown}\right)^{{{exp}}}"
 
 
@@ -186,12 +246,25 @@ def _fill(prose: Prose, escape: Callable[[str], str]) -> str:
     return "".join(out)
 
 
+def words_and_math(text: str) -> str:
+    r"""Text for LaTeX: the words escaped, the ``$…$`` pieces (inline maths) kept as they are.
+
+    Notation meanings and figure captions may hold inline maths this way.
+
+    Example:
+        >>> words_and_math(r"weight of class $k$ & its bias $b_{k}$")
+        'weight of class $k$ \\& its bias $b_{k}$'
+    """
+    pieces = re.split(r"(\$[^$]*\$)", text)
+    return "".join(p if p.startswith("$") and p.endswith("$") else escape_tex(p) for p in pieces)
+
+
 def _lines(block: Sequence[Equation], *, tex: bool) -> list[str]:
     """``lhs &= rhs`` lines of an equation block; in LaTeX, each equation numbered once."""
     lines = []
     for eq in block:
         for n, rhs in enumerate(eq.rhs):
-            line = f"{eq.lhs if n == 0 else ''} &= {_fit(rhs) if tex else rhs}"
+            line = f"{eq.lhs if n == 0 else ''} &= {fit_width(rhs) if tex else rhs}"
             if tex:  # the number (and label) goes on the equation's last line
                 line += f" \\label{{{eq.label}}}" if n == len(eq.rhs) - 1 else r" \notag"
             lines.append(line)
@@ -202,7 +275,8 @@ def _lines(block: Sequence[Equation], *, tex: bool) -> list[str]:
 _FIT = 70
 
 
-def _fit(rhs: str) -> str:
+def fit_width(rhs: str) -> str:
+    """``rhs`` as it is, or shrunk to fit the line when longer than :data:`_FIT` characters."""
     if len(rhs) <= _FIT:
         return rhs
     return (
@@ -231,15 +305,28 @@ def to_tex(notes: Notes, *, relative_to: str | Path | None = None) -> str:
         The ``.tex`` source.
     """
     parts = ["\\section*{Notation}", "\\begin{center}", "\\begin{tabular}{cl}", "\\hline"]
-    parts += [f"${shown}$ & {escape_tex(meaning)} \\\\" for shown, meaning in notes.notation]
+    parts += [f"${shown}$ & {words_and_math(meaning)} \\\\" for shown, meaning in notes.notation]
+    parts += ["\\hline", "\\end{tabular}", "\\end{center}"]
+    parts += [
+        "The conventions of all symgd notes (docs/notation.md in symgd):",
+        "\\begin{center}",
+        "\\small",
+        "\\begin{tabular}{cp{6.2cm}l}",
+        "\\hline",
+    ]
+    parts += [
+        f"${shown}$ & {words_and_math(meaning)} & ${example}$ \\\\"
+        for shown, meaning, example in CONVENTIONS
+    ]
     parts += ["\\hline", "\\end{tabular}", "\\end{center}"]
     for section in notes.sections:
         parts.append(f"\\section{{{escape_tex(section.heading)}}}")
-        parts += [_tex_part(part, relative_to) for part in section.parts]
+        parts += [tex_part(part, relative_to) for part in section.parts]
     return document("\n".join(parts), title=notes.title)
 
 
-def _tex_part(part: Part, relative_to: str | Path | None) -> str:
+def tex_part(part: Part, relative_to: str | Path | None) -> str:
+    """One part of a section as LaTeX (figure paths relative to ``relative_to``)."""
     if isinstance(part, Prose):
         return _fill(part, escape_tex) + "\n"
     if isinstance(part, tuple):
@@ -256,7 +343,7 @@ def _tex_part(part: Part, relative_to: str | Path | None) -> str:
         return (
             "\\begin{figure}[htbp]\n\\centering\n"
             f"\\includegraphics[width={part.width:g}\\linewidth]{{{path}}}\n"
-            f"\\caption{{{escape_tex(part.caption)}}}\n\\label{{{part.label}}}\n\\end{{figure}}"
+            f"\\caption{{{words_and_math(part.caption)}}}\n\\label{{{part.label}}}\n\\end{{figure}}"
         )
     if not part.latex:
         return code_listing(part.source)
@@ -280,6 +367,9 @@ def to_markdown(notes: Notes, *, relative_to: str | Path | None = None) -> str:
     """
     parts = [f"# {notes.title}\n", "## Notation\n", "| symbol | meaning |", "| --- | --- |"]
     parts += [f"| ${shown}$ | {meaning} |" for shown, meaning in notes.notation]
+    parts += ["", "The conventions of all symgd notes (docs/notation.md in symgd):", ""]
+    parts += ["| symbol | meaning | example |", "| --- | --- | --- |"]
+    parts += [f"| ${shown}$ | {meaning} | ${example}$ |" for shown, meaning, example in CONVENTIONS]
     parts.append("")
     for section in notes.sections:
         parts.append(f"## {section.heading}\n")

@@ -11,6 +11,7 @@ from pathlib import Path
 from symgd.limits import run_process
 from symgd.notes.catalogue import build_notes
 from symgd.notes.document import Notes, to_markdown, to_tex
+from symgd.notes.slides import to_beamer
 
 __all__ = ["compile_pdf", "figures_folder", "write_notes"]
 
@@ -102,7 +103,9 @@ def figures_folder(path: str | Path) -> Path:
     return path.parent / f"{re.sub(r'[^A-Za-z0-9._+-]', '_', path.stem)}-figures"
 
 
-def write_notes(notes_or_topic: Notes | str, path: str | Path, *, pdf: bool = False) -> list[Path]:
+def write_notes(
+    notes_or_topic: Notes | str, path: str | Path, *, pdf: bool = False, slides: bool = False
+) -> list[Path]:
     """Write a note as ``.tex`` or ``.md`` (by suffix), with its figures; optionally a PDF.
 
     A topic name is built with its figures in ``<stem>-figures/`` next to ``path``
@@ -112,6 +115,8 @@ def write_notes(notes_or_topic: Notes | str, path: str | Path, *, pdf: bool = Fa
         notes_or_topic: A :class:`~symgd.notes.document.Notes` or a key of the catalogue.
         path: ``FILE.tex``, ``FILE.md`` or ``FILE.pdf`` (the ``.tex`` is kept beside it).
         pdf: Also compile the ``.tex`` with ``pdflatex``.
+        slides: Write Beamer slides (:func:`~symgd.notes.slides.to_beamer`) instead of an
+            article; ``.tex`` or ``.pdf`` only.
 
     Returns:
         The files written (document first).
@@ -124,6 +129,8 @@ def write_notes(notes_or_topic: Notes | str, path: str | Path, *, pdf: bool = Fa
     suffix = path.suffix.lower()
     if suffix not in (".tex", ".md", ".pdf"):
         raise ValueError(f"notes file {path.name!r} must end in .tex, .md or .pdf")
+    if slides and suffix == ".md":
+        raise ValueError(f"slides are Beamer LaTeX: write {path.stem}.tex or {path.stem}.pdf")
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(notes_or_topic, str):
         notes = build_notes(notes_or_topic, figures_folder(path))
@@ -133,7 +140,8 @@ def write_notes(notes_or_topic: Notes | str, path: str | Path, *, pdf: bool = Fa
         path.write_text(to_markdown(notes, relative_to=path.parent), encoding="utf-8")
         return [path, *notes.figures]
     tex = path.with_suffix(".tex")
-    tex.write_text(to_tex(notes, relative_to=path.parent), encoding="utf-8")
+    writer = to_beamer if slides else to_tex
+    tex.write_text(writer(notes, relative_to=path.parent), encoding="utf-8")
     written = [tex]
     if pdf or suffix == ".pdf":
         written.insert(0, compile_pdf(tex))

@@ -166,7 +166,7 @@ def three_modes(b: Builder, compiled: Compiled, data, init, rate: float, epochs:
     b.figure(
         "modes",
         f"Training loss of batch, stochastic and mini-batch gradient descent, {epochs} epochs at "
-        f"alpha = {rate:g}. Final training loss: {finals}.",
+        f"$\\alpha = {rate:g}$. Final training loss: {finals}.",
         lambda p: loss_curves(
             runs, p, title=f"Batch, stochastic and mini-batch descent, {epochs} epochs"
         ),
@@ -179,8 +179,9 @@ def three_modes(b: Builder, compiled: Compiled, data, init, rate: float, epochs:
         ]
         b.figure(
             "paths",
-            f"Descent paths over the contours of J, labelled with their values of J (one point "
-            f"per parameter update, alpha = {rate:g}){'; ' if cut else ''}{', '.join(cut)}.",
+            f"Descent paths over the contours of $J$, labelled with their values of $J$ (one "
+            f"point per parameter update, $\\alpha = {rate:g}$)"
+            f"{'; ' if cut else ''}{', '.join(cut)}.",
             lambda p: descent_paths(
                 contour_loss(compiled, data),
                 paths,
@@ -207,7 +208,7 @@ def rates_figure(
         histories[rate] = (*result.loss_history, *((float("inf"),) if result.diverged else ()))
     verdicts = classify_runs(histories)
     shown = "; ".join(
-        f"alpha = {rate:g}: {verdicts[rate]}, final loss {_final(histories[rate])}"
+        f"$\\alpha = {rate:g}$: {verdicts[rate]}, final loss {_final(histories[rate])}"
         for rate in sorted(verdicts)
     )
     b.figure(

@@ -23,6 +23,7 @@ from sympy.printing.str import StrPrinter
 
 from symgd.derivation.scalar import LOSS_SYMBOL, ChainStep, Derivation
 from symgd.display import display_latex
+from symgd.render.listings import code_block, code_listing
 
 __all__ = [
     "latex_printer",
@@ -36,6 +37,7 @@ __all__ = [
     "document",
     "escape_tex",
     "descent_step_latex",
+    "local_product",
     "align",
     "math_block",
     "code_listing",
@@ -134,6 +136,34 @@ def _factor(expr: sympy.Expr) -> str:
     return _PRINTER.parenthesize(expr, PRECEDENCE["Mul"], strict=False)
 
 
+def local_product(factors: Sequence[sympy.Expr], printer: LatexPrinter | None = None) -> str:
+    r"""One path's local derivatives as a product ``a \cdot b``, factors equal to 1 left out.
+
+    A fraction is its own bracket; a sum, a product or a negative factor is bracketed.
+
+    Args:
+        factors: The local derivatives along one path of the chain rule.
+        printer: A configured printer (default: symgd's).
+
+    Example:
+        >>> p, y, x = sympy.symbols("p y x", real=True)
+        >>> local_product([(p - y) / (p * (1 - p)), p * (1 - p), 1])
+        '\\frac{p - y}{p \\left(1 - p\\right)} \\cdot \\left(p \\left(1 - p\\right)\\right)'
+    """
+    printer = printer or _PRINTER
+    shown = [f for f in factors if f != 1] or [sympy.S.One]
+    if len(shown) == 1:
+        return printer.doprint(shown[0])
+
+    def factor(f: sympy.Expr) -> str:
+        numerator, denominator = sympy.fraction(f)
+        if denominator != 1 and not f.could_extract_minus_sign():
+            return printer.doprint(f)
+        return printer.parenthesize(f, PRECEDENCE["Mul"], strict=False)
+
+    return r" \cdot ".join(factor(f) for f in shown)
+
+
 def partial(numerator: sympy.Symbol | str, denominator: sympy.Symbol) -> str:
     """``\\frac{\\partial a}{\\partial b}`` for two symbols (or a LaTeX numerator).
 
@@ -165,10 +195,15 @@ def _chain_values(step: ChainStep, *, latex_output: bool) -> list[str]:
     symbolic = " + ".join(
         times.join(link(a, b) for a, b in zip(path, path[1:], strict=False)) for path in step.paths
     )
-    local = " + ".join(
-        dot.join(factor(f) for f in fs) if len(fs) > 1 else show(fs[0])
-        for fs in step.local_derivatives
-    )
+    if latex_output:
+        local = " + ".join(local_product(fs) for fs in step.local_derivatives)
+    else:
+        local = " + ".join(
+            dot.join(factor(f) for f in kept) if len(kept) > 1 else show(kept[0])
+            for kept in (
+                [f for f in fs if f != 1] or [sympy.S.One] for fs in step.local_derivatives
+            )
+        )
     products = sympy.Add(*(sympy.Mul(*factors) for factors in step.local_derivatives))
     # The simplified chain is shown only when it says more than the product of the factors.
     simplified = "" if products == step.in_intermediates else show(step.in_intermediates)
@@ -217,12 +252,22 @@ def _dataset_gradient_latex(derivation: Derivation, param: sympy.Symbol) -> str:
 
 
 def descent_step_latex(derivation: Derivation, param: sympy.Symbol) -> str:
-    """The gradient-descent update of one parameter, ``θ_{t+1} = θ_t − α ∂J/∂θ``."""
+    r"""The gradient-descent update of one parameter, ``θ^{(t+1)} = θ^{(t)} − α ∂J/∂θ``.
+
+    The step is a bracketed superscript (symgd's notation, docs/notation.md), so that a
+    subscript stays free for an index: :math:`w_{1}^{(t+1)}`.
+
+    Example:
+        >>> from symgd.define.objective import linear_regression
+        >>> from symgd.derivation.scalar import derive
+        >>> shown = descent_step_latex(derive(linear_regression()), sympy.Symbol("w", real=True))
+        >>> print(shown.split(r"\left(")[0])
+        w^{(t+1)} &= w^{(t)} - \alpha \frac{\partial J}{\partial w}
+        >>> shown.endswith(r"\left(\boldsymbol{\theta}^{(t)}\right)")
+        True
+    """
     name = latex(param)
-    if "_" in name:  # w_{1} takes the step as a superscript: w_{1}^{(t+1)}
-        new, old, theta = f"{name}^{{(t+1)}}", f"{name}^{{(t)}}", r"\theta^{(t)}"
-    else:
-        new, old, theta = f"{name}_{{t+1}}", f"{name}_{{t}}", r"\theta_{t}"
+    new, old, theta = f"{name}^{{(t+1)}}", f"{name}^{{(t)}}", r"\boldsymbol{\theta}^{(t)}"
     return rf"{new} &= {old} - \alpha {partial('J', param)}\left({theta}\right)"
 
 
@@ -285,6 +330,19 @@ def math_block(lines: Sequence[str]) -> str:
     return f"$$\n{align(lines, environment='aligned')}\n$$\n"
 
 
+#: The packages and definitions every symgd LaTeX document loads (articles and slides).
+PACKAGES = (
+    "\\usepackage[utf8]{inputenc}\n"
+    "\\usepackage[T1]{fontenc}\n"
+    "\\usepackage{amsmath,amssymb}\n"
+    # amssymb has no blackboard 1: the indicator \mathbb{1} is drawn as a 1 with a stroke.
+    "\\let\\symgdmathbb\\mathbb\\def\\symgdone{1}\n"
+    "\\renewcommand{\\mathbb}[1]{\\def\\symgdarg{#1}\\ifx\\symgdarg\\symgdone"
+    "\\mathrm{1\\mkern-4mu l}\\else\\symgdmathbb{#1}\\fi}\n"
+    "\\usepackage{graphicx}\n"
+)
+
+
 def document(body: str, *, title: str = "Derivation") -> str:
     """Wrap LaTeX body text in a standalone article that compiles with ``pdflatex``.
 
@@ -298,11 +356,11 @@ def document(body: str, *, title: str = "Derivation") -> str:
     safe_title = escape_tex(" ".join(title.split()))  # a blank line would end \title early
     return (
         "\\documentclass[11pt]{article}\n"
-        "\\usepackage[utf8]{inputenc}\n"
-        "\\usepackage[T1]{fontenc}\n"
-        "\\usepackage{amsmath,amssymb}\n"
+        f"{PACKAGES}"
         "\\usepackage[margin=2cm]{geometry}\n"
-        "\\usepackage{graphicx}\n"
+        # Figures close to the text that introduces them, not gathered pages later.
+        "\\renewcommand{\\topfraction}{0.9}\\renewcommand{\\bottomfraction}{0.8}\n"
+        "\\renewcommand{\\textfraction}{0.07}\\renewcommand{\\floatpagefraction}{0.75}\n"
         "\\allowdisplaybreaks\n"
         f"\\title{{{safe_title}}}\n"
         "\\date{}\n"
@@ -360,63 +418,6 @@ def align(lines: Sequence[str], *, environment: str = "align*") -> str:
     """Aligned lines (``lhs &= rhs``) as a LaTeX ``align*`` block (``align``: numbered)."""
     body = " \\\\\n".join(lines)
     return f"\\begin{{{environment}}}\n{body}\n\\end{{{environment}}}"
-
-
-#: Type sizes of a listing and the longest line each fits in the text width (11pt article,
-#: 2 cm margins: 500 pt; a typewriter character is 0.525 em).
-_LISTING_SIZES = ((r"\small", 94), (r"\footnotesize", 104), (r"\scriptsize", 118))
-
-
-def code_listing(source: str) -> str:
-    r"""Python source as a LaTeX listing: ``verbatim`` (LaTeX's own), in typewriter type.
-
-    The type is ``\small`` when every line fits the text width at that size, else
-    ``\footnotesize`` or ``\scriptsize``; a line too long even then is broken at a space
-    and continued with a backslash (still valid Python), so nothing runs off the page.
-
-    Example:
-        >>> print(code_listing("def f(x):\n    return x\n"))
-        {\small
-        \begin{verbatim}
-        def f(x):
-            return x
-        \end{verbatim}
-        }
-        >>> long = "y = " + " + ".join(["x"] * 50)
-        >>> listing = code_listing(long)
-        >>> listing.count(" \\\n"), max(len(line) for line in listing.splitlines())
-        (1, 117)
-    """
-
-    def broken(line: str, width: int) -> list[str]:
-        # Break at the last space outside a string literal (a backslash there continues the line).
-        parts = []
-        while len(line) > width:
-            spaces = [
-                i
-                for i, ch in enumerate(line[: width - 1])
-                if ch == " " and line[:i].strip() and line[:i].count('"') % 2 == 0
-                and line[:i].count("'") % 2 == 0
-            ]  # fmt: skip
-            if not spaces:
-                break
-            parts.append(line[: spaces[-1]] + " \\")
-            indent = len(line) - len(line.lstrip()) + 4
-            line = " " * indent + line[spaces[-1] + 1 :].lstrip()
-        return [*parts, line]
-
-    lines = source.rstrip().splitlines()
-    longest = max(map(len, lines), default=0)
-    size, width = next(
-        ((size, width) for size, width in _LISTING_SIZES if longest <= width), _LISTING_SIZES[-1]
-    )
-    code = "\n".join(part for line in lines for part in broken(line, width))
-    return f"{{{size}\n\\begin{{verbatim}}\n{code}\n\\end{{verbatim}}\n}}"
-
-
-def code_block(source: str) -> str:
-    """Python source as a fenced Markdown code block."""
-    return f"```python\n{source.rstrip()}\n```\n"
 
 
 def to_text(derivation: Derivation) -> str:

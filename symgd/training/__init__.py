@@ -73,6 +73,7 @@ from symgd.training.transforms import (
     scale_by_adam as scale_by_adam,
     scale_by_learning_rate as scale_by_learning_rate,
     update_rule_latex as update_rule_latex,
+    update_rule_lines as update_rule_lines,
 )
 
 __all__ = [
@@ -133,4 +134,5 @@ __all__ = [
     "scale_by_adam",
     "scale_by_learning_rate",
     "update_rule_latex",
+    "update_rule_lines",
 ]

@@ -485,12 +485,12 @@ def gradient_findings(block_norms: Mapping[str, Sequence[float]]) -> list[str]:
         largest = table.max(axis=0)
         # Only steps before the run reached the rounding floor say anything about ratios.
         active = largest > max(1e-12, 1e-6 * largest[0])
+        biggest = max(norms, key=lambda key: float(numpy.median(norms[key])))
         for name, row in zip(norms, table, strict=True):
             if not active.any():
                 break
             ratio = float(numpy.median(row[active] / largest[active]))
             if ratio < VANISHING_RATIO:
-                biggest = max(norms, key=lambda key: float(numpy.median(norms[key])))
                 findings.append(
                     f"vanishing gradients in block {name}: its gradient norm is typically "
                     f"{ratio:.1e} of the largest block's ({biggest}), so its parameters barely "

@@ -183,8 +183,8 @@ def _refuse(config: TrainConfig) -> None:
 def train_network_jax(compiled: Any, X: numpy.ndarray, Y: numpy.ndarray, **options: Any):
     r"""Train a JAX-compiled network, each epoch one jitted ``lax.scan`` over its mini-batches.
 
-    .. math:: \theta_{t+1} = \theta_t + u_t, \qquad
-        u_t = \operatorname{update}(\nabla J_{B_t}(\theta_t))
+    .. math:: \theta^{(t+1)} = \theta^{(t)} + u^{(t)}, \qquad
+        u^{(t)} = \operatorname{update}(\nabla J_{B_t}(\theta^{(t)}))
 
     Args:
         compiled: From ``compile_network(net, backend="jax")``.

@@ -4,16 +4,17 @@ Newton's method minimises the second-order Taylor model of the batch loss at eve
 then lets a line search shorten the step until the loss really drops:
 
 .. math::
-    \theta_{t+1} = \theta_t - \alpha_t \left(\nabla^2 J_{B_t}(\theta_t) + \lambda I\right)^{-1}
-    \nabla J_{B_t}(\theta_t)
+    \theta^{(t+1)} = \theta^{(t)} - \alpha^{(t)}
+        \left(\nabla^2 J_{B_t}(\theta^{(t)}) + \lambda I\right)^{-1} \nabla J_{B_t}(\theta^{(t)})
 
 The direction solves :math:`(H + \lambda I)\, d = -g` by Cholesky. Where :math:`H + \lambda I`
 is not positive definite (a saddle, a maximum, a non-convex loss) :math:`\lambda` grows as in
 Levenberg–Marquardt until it is, and if it never becomes so the step falls back to steepest
-descent, :math:`d = -g`. The step size :math:`\alpha_t = 2^{-k}` is the first of
+descent, :math:`d = -g`. The step size :math:`\alpha^{(t)} = 2^{-k}` is the first of
 :math:`1, \tfrac12, \tfrac14, \dots` with
-:math:`J(\theta_t + \alpha_t d) < J(\theta_t) + c\, \alpha_t\, g^\top d`; when none of them
-lowers the loss the step is not taken (:math:`\alpha_t = 0`). On the mean cross-entropy of
+:math:`J(\theta^{(t)} + \alpha^{(t)} d) < J(\theta^{(t)})
++ c\, \alpha^{(t)}\, g^\top d`; when none of them
+lowers the loss the step is not taken (:math:`\alpha^{(t)} = 0`). On the mean cross-entropy of
 logistic regression this is iteratively reweighted least squares (IRLS), and on a quadratic
 it lands on the minimum in one step.
 
@@ -22,7 +23,7 @@ Newton needs more than a gradient, so :func:`newton` is a
 Hessian and the loss (as optax's L-BFGS takes ``value`` and ``value_fn``); the runner passes
 them when :class:`~symgd.training.config.TrainConfig` has a ``hessian``. Its state is a
 :class:`~symgd.training.transforms.RuleState`: the step count, the damping :math:`\lambda` the
-last step used (``inf`` for a steepest-descent fallback) and the step size :math:`\alpha_t`,
+last step used (``inf`` for a steepest-descent fallback) and the step size :math:`\alpha^{(t)}`,
 which is what the runner records as the step's learning rate.
 
 Example:
@@ -79,13 +80,14 @@ def newton(
     r"""Newton's method: damped, with a backtracking line search.
 
     .. math::
-        \theta_{t+1} = \theta_t - \alpha_t \left(\nabla^2 J + \lambda I\right)^{-1} \nabla J,
+        \theta^{(t+1)} = \theta^{(t)}
+            - \alpha^{(t)} \left(\nabla^2 J + \lambda I\right)^{-1} \nabla J,
         \qquad
-        \alpha_t = \max\left\{2^{-k} : J(\theta_t + 2^{-k} d_t)
-        < J(\theta_t) + c\, 2^{-k} \nabla J^\top d_t\right\}
+        \alpha^{(t)} = \max\left\{2^{-k} : J(\theta^{(t)} + 2^{-k} d^{(t)})
+        < J(\theta^{(t)}) + c\, 2^{-k} \nabla J^\top d^{(t)}\right\}
 
-    where :math:`d_t = -(\nabla^2 J + \lambda I)^{-1} \nabla J`. A ``learning_rate`` is not
-    used: the line search chooses :math:`\alpha_t`.
+    where :math:`d^{(t)} = -(\nabla^2 J + \lambda I)^{-1} \nabla J`. A ``learning_rate`` is not
+    used: the line search chooses :math:`\alpha^{(t)}`.
 
     Args:
         damping: :math:`\lambda \ge 0`, added to the Hessian's diagonal at every step; it grows
@@ -94,10 +96,10 @@ def newton(
             search on loss values resolves :math:`\theta` only to about
             :math:`\sqrt{\epsilon_\text{machine}}` relative (the loss differences vanish in
             rounding); with :math:`\lambda = 0` it is quadratic, to full precision.
-        line_search: Backtrack from :math:`\alpha_t = 1`; ``False`` always takes the full step
+        line_search: Backtrack from :math:`\alpha^{(t)} = 1`; ``False`` always takes the full step
             (pure damped Newton).
         armijo: :math:`c \in (0, 1)`, the fraction of the predicted decrease a step must give.
-        max_halvings: Halvings of :math:`\alpha_t` before the step is given up (not taken).
+        max_halvings: Halvings of :math:`\alpha^{(t)}` before the step is given up (not taken).
 
     Returns:
         The optimiser; pass it as ``optimizer=`` together with ``hessian=``.
@@ -119,7 +121,7 @@ def newton(
         >>> from symgd.training.transforms import update_rule_latex
         >>> print(update_rule_latex(optimizer))
         \begin{aligned}
-        \theta_{t+1} &= \theta_{t} - \alpha_{t} \left(\lambda I + H_{t}\right)^{-1} g_{t}
+        \theta^{(t+1)} &= \theta^{(t)} - \alpha^{(t)} \left(\lambda I + H^{(t)}\right)^{-1} g^{(t)}
         \end{aligned}
     """
     if not (damping >= 0 and math.isfinite(damping)):
@@ -177,7 +179,7 @@ def newton_stalled(
 
     Args:
         optimizer: The run's optimiser.
-        step_sizes: The step sizes :math:`\alpha_t` of the epoch's steps.
+        step_sizes: The step sizes :math:`\alpha^{(t)}` of the epoch's steps.
         gradient_norm: The gradient norm of the last step.
 
     Returns:

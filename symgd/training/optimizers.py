@@ -36,7 +36,7 @@ from symgd.training.transforms import (
 def sgd(learning_rate: LearningRate) -> GradientTransformation:
     r"""Plain (stochastic) gradient descent.
 
-    .. math:: \theta_{t+1} = \theta_t - \alpha g_t
+    .. math:: \theta^{(t+1)} = \theta^{(t)} - \alpha g^{(t)}
 
     Args:
         learning_rate: :math:`\alpha`, a float or a schedule ``step -> float``.
@@ -60,7 +60,7 @@ def momentum(learning_rate: LearningRate, beta: float = 0.9) -> GradientTransfor
     r"""Heavy-ball momentum.
 
     .. math::
-        v_t = \beta v_{t-1} + g_t, \qquad \theta_{t+1} = \theta_t - \alpha v_t
+        v^{(t)} = \beta v^{(t-1)} + g^{(t)}, \qquad \theta^{(t+1)} = \theta^{(t)} - \alpha v^{(t)}
 
     Args:
         learning_rate: :math:`\alpha`, a float or a schedule ``step -> float``.
@@ -86,7 +86,8 @@ def nesterov(learning_rate: LearningRate, beta: float = 0.9) -> GradientTransfor
     r"""Nesterov momentum in the PyTorch / optax formulation.
 
     .. math::
-        v_t = \beta v_{t-1} + g_t, \qquad \theta_{t+1} = \theta_t - \alpha (g_t + \beta v_t)
+        v^{(t)} = \beta v^{(t-1)} + g^{(t)},
+            \qquad \theta^{(t+1)} = \theta^{(t)} - \alpha (g^{(t)} + \beta v^{(t)})
 
     Args:
         learning_rate: :math:`\alpha`, a float or a schedule ``step -> float``.
@@ -109,8 +110,8 @@ def adagrad(learning_rate: LearningRate, eps: float = 1e-8) -> GradientTransform
     r"""AdaGrad: per-element step sizes from the running sum of squared gradients.
 
     .. math::
-        G_t = G_{t-1} + g_t^2, \qquad
-        \theta_{t+1} = \theta_t - \frac{\alpha\, g_t}{\sqrt{G_t} + \epsilon}
+        G^{(t)} = G^{(t-1)} + (g^{(t)})^2, \qquad
+        \theta^{(t+1)} = \theta^{(t)} - \frac{\alpha\, g^{(t)}}{\sqrt{G^{(t)}} + \epsilon}
 
     Args:
         learning_rate: :math:`\alpha`, a float or a schedule ``step -> float``.
@@ -135,8 +136,8 @@ def rmsprop(
     r"""RMSProp: step sizes from a running mean of squared gradients.
 
     .. math::
-        v_t = \rho v_{t-1} + (1 - \rho) g_t^2, \qquad
-        \theta_{t+1} = \theta_t - \frac{\alpha\, g_t}{\sqrt{v_t} + \epsilon}
+        v^{(t)} = \rho v^{(t-1)} + (1 - \rho) (g^{(t)})^2, \qquad
+        \theta^{(t+1)} = \theta^{(t)} - \frac{\alpha\, g^{(t)}}{\sqrt{v^{(t)}} + \epsilon}
 
     Args:
         learning_rate: :math:`\alpha`, a float or a schedule ``step -> float``.
@@ -163,11 +164,12 @@ def adam(
 
     .. math::
         \begin{aligned}
-        m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g_t, &
-        v_t &= \beta_2 v_{t-1} + (1 - \beta_2) g_t^2, \\
-        \hat m_t &= \frac{m_t}{1 - \beta_1^t}, &
-        \hat v_t &= \frac{v_t}{1 - \beta_2^t}, \\
-        \theta_{t+1} &= \theta_t - \frac{\alpha\, \hat m_t}{\sqrt{\hat v_t} + \epsilon}
+        m^{(t)} &= \beta_1 m^{(t-1)} + (1 - \beta_1) g^{(t)}, &
+        v^{(t)} &= \beta_2 v^{(t-1)} + (1 - \beta_2) (g^{(t)})^2, \\
+        \hat m^{(t)} &= \frac{m^{(t)}}{1 - \beta_1^t}, &
+        \hat v^{(t)} &= \frac{v^{(t)}}{1 - \beta_2^t}, \\
+        \theta^{(t+1)} &= \theta^{(t)}
+            - \frac{\alpha\, \hat m^{(t)}}{\sqrt{\hat v^{(t)}} + \epsilon}
         \end{aligned}
 
     Args:
@@ -201,13 +203,14 @@ def adamw(
     r"""AdamW: Adam composed with decoupled weight decay.
 
     The rule is ``compose(scale_by_adam, add_decayed_weights, scale_by_learning_rate)``, as
-    optax chains them: Adam's direction, plus :math:`\lambda \theta_t`, times :math:`-\alpha`.
+    optax chains them: Adam's direction, plus :math:`\lambda \theta^{(t)}`, times :math:`-\alpha`.
 
     .. math::
-        \theta_{t+1} = \theta_t
-        - \alpha \left(\frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon} + \lambda \theta_t\right)
+        \theta^{(t+1)} = \theta^{(t)}
+        - \alpha \left(\frac{\hat m^{(t)}}{\sqrt{\hat v^{(t)}} + \epsilon}
+        + \lambda \theta^{(t)}\right)
 
-    with :math:`\hat m_t, \hat v_t` as in :func:`adam`. ``update`` needs ``params``.
+    with :math:`\hat m^{(t)}, \hat v^{(t)}` as in :func:`adam`. ``update`` needs ``params``.
 
     Args:
         learning_rate: :math:`\alpha`, a float or a schedule ``step -> float``.
@@ -227,7 +230,7 @@ def adamw(
         >>> updates["w"].round(6)  # -0.1 * (1 + 0.5 * 2)
         array([-0.2])
         >>> from symgd.training.transforms import update_rule_latex
-        >>> r"\lambda \theta_{t} + \frac{\hat{m}_{t}}" in update_rule_latex(optimizer)
+        >>> r"\lambda \theta^{(t)} + \frac{\hat{m}^{(t)}}" in update_rule_latex(optimizer)
         True
     """
     return from_rule(

@@ -1,7 +1,7 @@
 r"""Update rules as data: per-element SymPy equations, one table entry per rule.
 
-A rule is a set of SymPy equations over the gradient :math:`g_t`, the parameter
-:math:`\theta_t`, the rule's state (:math:`m_{t-1}`, :math:`v_{t-1}`, ...), its
+A rule is a set of SymPy equations over the gradient :math:`g^{(t)}`, the parameter
+:math:`\theta^{(t)}`, the rule's state (:math:`m_{t-1}`, :math:`v_{t-1}`, ...), its
 hyper-parameters and the step :math:`t`. :mod:`symgd.training.transforms` compiles a rule to NumPy
 and renders it to LaTeX, so the formula a lecturer shows is the formula the code runs.
 
@@ -39,7 +39,7 @@ class GlobalNorm(sympy.Function):
 
 
 # The symbols of every rule. Their names are chosen so that SymPy's default printer gives the
-# textbook LaTeX (``mhat_t`` -> \hat{m}_{t}, ``m_t-1`` -> m_{t-1}).
+# textbook LaTeX (``mhat_t`` -> \hat{m}_{t}, ``m^{(t)}-1`` -> m_{t-1}).
 GRADIENT = sympy.Symbol("g_t", real=True)
 PARAMETER = sympy.Symbol("theta_t", real=True)
 NEXT_PARAMETER = sympy.Symbol("theta_t+1", real=True)
@@ -64,8 +64,9 @@ class UpdateRule:
         accumulators: ``(state name, previous-value symbol, new-value symbol)`` per state array,
             each initialised to zeros like the parameters.
         assignments: ``(symbol, expression)`` pairs evaluated in order: new accumulator values and
-            named intermediates such as :math:`\hat m_t`.
-        update: The expression for :math:`\theta_{t+1} - \theta_t`, in terms of the symbols above.
+            named intermediates such as :math:`\hat m^{(t)}`.
+        update: The expression for :math:`\theta^{(t+1)} - \theta^{(t)}`, in terms of the
+            symbols above.
 
     Example:
         >>> UPDATE_RULES["momentum"].equations()[0]
@@ -85,7 +86,7 @@ class UpdateRule:
 
 
 def parameter_update(step: sympy.Expr) -> sympy.Eq:
-    r"""The equation :math:`\theta_{t+1} = \theta_t + \text{step}`, with :math:`\theta_t` first.
+    r"""The equation :math:`\theta^{(t+1)} = \theta^{(t)} + \text{step}`, old value first.
 
     Example:
         >>> parameter_update(-LEARNING_RATE * GRADIENT).rhs.args
@@ -98,7 +99,7 @@ def parameter_update(step: sympy.Expr) -> sympy.Eq:
 def compose(name: str, *rules: UpdateRule) -> UpdateRule:
     r"""The rule that applies ``rules`` in sequence: each one's update is the next one's gradient.
 
-    The composition is symbolic: a later rule's :math:`g_t` is replaced by the earlier rule's
+    The composition is symbolic: a later rule's :math:`g^{(t)}` is replaced by the earlier rule's
     update expression, so the composed rule renders as one formula and compiles to one function.
     (At run time, :func:`~symgd.training.transforms.chain` composes transformations instead,
     naming each intermediate gradient.)

@@ -18,23 +18,22 @@ Example:
     >>> updates, state = optimizer.update({"w": np.array([3.0, 4.0])}, state)
     >>> apply_updates(params, updates)["w"]
     array([2.94, 3.92])
-    >>> print(update_rule_latex(optimizer))
-    \begin{aligned}
-    \tilde{g}_{t} &= \frac{g_{t} \tau}{\max\left(\tau, \left\lVert g_{t} \right\rVert\right)} \\
-    \theta_{t+1} &= \theta_{t} - \alpha \tilde{g}_{t}
-    \end{aligned}
+    >>> print(update_rule_latex(optimizer).splitlines()[2])  # the clipped gradient's step
+    \theta^{(t+1)} &= \theta^{(t)} - \alpha \tilde{g}^{(t)}
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 import sympy
-from sympy.printing.latex import LatexPrinter
 
+from symgd.render import latex
+from symgd.render.printing import latex_printer
 from symgd.training.rules import (
     GRADIENT,
     LEARNING_RATE,
@@ -82,7 +81,7 @@ class GradientTransformation(NamedTuple):
         init: ``init(params) -> state``.
         update: ``update(grads, state, params=None) -> (updates, new_state)``.
         equations: The update rule as SymPy ``Eq`` objects, the last one being
-            :math:`\\theta_{t+1} = \\theta_t + \\dots`; rendered by :func:`update_rule_latex`.
+            :math:`\\theta^{(t+1)} = \\theta_t + \\dots`; rendered by :func:`update_rule_latex`.
     """
 
     init: Callable[[Params], Any]
@@ -382,6 +381,38 @@ def current_learning_rate(state: RuleState | ChainState) -> float:
     raise ValueError("this state holds no learning rate; pass the state of an optimiser")
 
 
+#: A rule's symbol at a step: ``theta_t``, ``m_t-1``, ``theta_t+1`` (base, shift).
+_AT_STEP = re.compile(r"(?P<base>[A-Za-z]+)_t(?P<shift>[+-]1)?")
+
+
+def update_rule_lines(transformation: GradientTransformation) -> list[tuple[str, str]]:
+    r"""A transformation's equations as ``(lhs, rhs)`` LaTeX, the step a bracketed superscript.
+
+    A value at step :math:`t` prints as :math:`\theta^{(t)}` (the notation of every symgd
+    document, docs/notation.md), and the new parameter's right-hand side keeps
+    :math:`\theta^{(t)}` first, as textbooks do.
+
+    Example:
+        >>> update_rule_lines(from_rule(UPDATE_RULES["momentum"], 0.1, beta=0.9))[1]
+        ('\\theta^{(t+1)}', '\\theta^{(t)} - \\alpha v^{(t)}')
+    """
+    names = {}
+    for symbol in {s for eq in transformation.equations for s in eq.free_symbols}:
+        found = _AT_STEP.fullmatch(symbol.name)
+        if found:
+            base = latex(sympy.Symbol(found["base"]))
+            names[symbol.name] = f"{base}^{{(t{found['shift'] or ''})}}"
+    printer = latex_printer(symbol_names=names, order=None)  # the definitions' term order
+    lines = []
+    for eq in transformation.equations:
+        if eq.lhs == NEXT_PARAMETER and eq.rhs.is_Add:
+            rhs = printer._print_Add(eq.rhs, order="none")  # the old value first
+        else:
+            rhs = printer.doprint(eq.rhs)
+        lines.append((printer.doprint(eq.lhs), rhs))
+    return lines
+
+
 def update_rule_latex(transformation: GradientTransformation) -> str:
     r"""Render a transformation's equations as an ``aligned`` LaTeX block.
 
@@ -389,22 +420,15 @@ def update_rule_latex(transformation: GradientTransformation) -> str:
         transformation: Any optimiser or chain.
 
     Returns:
-        ``\begin{aligned} ... \end{aligned}`` with one equation per line.
+        ``\begin{aligned} ... \end{aligned}`` with one equation per line
+        (:func:`update_rule_lines`).
 
     Example:
         >>> print(update_rule_latex(from_rule(UPDATE_RULES["momentum"], 0.1, beta=0.9)))
         \begin{aligned}
-        v_{t} &= \beta v_{t-1} + g_{t} \\
-        \theta_{t+1} &= \theta_{t} - \alpha v_{t}
+        v^{(t)} &= \beta v^{(t-1)} + g^{(t)} \\
+        \theta^{(t+1)} &= \theta^{(t)} - \alpha v^{(t)}
         \end{aligned}
     """
-    printer = LatexPrinter()
-    lines = []
-    for eq in transformation.equations:
-        if eq.lhs == NEXT_PARAMETER:
-            # The update is an unevaluated theta_t + step: keep theta_t first, as textbooks do.
-            rhs = printer._print_Add(eq.rhs, order="none")
-        else:
-            rhs = printer.doprint(eq.rhs)
-        lines.append(f"{printer.doprint(eq.lhs)} &= {rhs}")
+    lines = [f"{lhs} &= {rhs}" for lhs, rhs in update_rule_lines(transformation)]
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"

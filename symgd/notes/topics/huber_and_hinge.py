@@ -108,7 +108,8 @@ def _draw(data: dict, fits: dict, path: Path) -> Path:
 
 def build(b: Builder) -> str:
     delta, r = sympy.Symbol("delta", real=True), sympy.Symbol("r", real=True)
-    b.note(delta, "Huber threshold: a constant, the same for every example")
+    b.note(delta, "Huber threshold, the same for every example (here not an error signal)")
+    b.constant_data.add(delta)
     huber = objective(HUBER, "w,b", "x,y,delta", define=["r = w*x + b - y"])
     b.section("Huber's loss")
     b.say(
@@ -119,18 +120,14 @@ def build(b: Builder) -> str:
         sympy.Abs(r) <= delta,
         delta * sympy.sign(r),
     )
-    derivation = derivation_body(b, huber)
+    derivation = derivation_body(b, huber, kinks=False)
     b.section("Kinks and the convention used")
     b.say(
         "Where two cases meet the loss may have a kink; there every value between the "
-        "one-sided derivatives is a subgradient. symgd takes the derivative of the case that "
-        "holds at the kink, and at {0} we take the subgradient 0: {1}, {2}, so ReLU and the "
-        "hinge have the derivative 0 at their kink, as in PyTorch and JAX. The compiled code "
-        "uses the same values.",
-        "r = 0",
-        "H(0) = 0",
-        r"\operatorname{sign}(0) = 0",
+        "one-sided derivatives is a subgradient, and any of them may be used."
     )
+    b.kink_convention()
+    b.say("The compiled code uses the same values.")
     hinge = objective(_HINGE, "w,b", "x,y")
     b.section("The hinge loss")
     b.say(
@@ -149,9 +146,9 @@ def build(b: Builder) -> str:
         w_squared, w_huber = fits["squared"]["w"], fits["huber"]["w"]
         caption = (
             f"Sixty seeded points on the line of slope {_SLOPE:g}, six of them (those with the "
-            f"largest inputs) moved down by 12. Batch gradient descent, {_EPOCHS} epochs at rate "
-            f"{_RATE:g}, from zero: the squared loss fits the slope {w_squared:.2f}, Huber's "
-            f"loss with threshold {_DELTA:g} the slope {w_huber:.2f}."
+            f"largest inputs) moved down by 12. Batch gradient descent, {_EPOCHS} epochs at "
+            f"$\\alpha = {_RATE:g}$, from zero: the squared loss fits the slope {w_squared:.2f}, "
+            f"Huber's loss with threshold $\\delta = {_DELTA:g}$ the slope {w_huber:.2f}."
         )
         b.say(
             "The same compiled gradients trained on data with outliers: the squared loss "

@@ -8,6 +8,7 @@ from symgd.derivation import derive_tensor
 from symgd.notes.builder import Builder, derivation_body
 from symgd.notes.code import compiled_or_code
 from symgd.notes.runs import rates_and_code, three_modes
+from symgd.parse import symbol
 
 __all__ = ["build"]
 
@@ -37,7 +38,7 @@ def _vector_form(b: Builder) -> None:
         "above; {5} is the sum of the residuals.",
         "i",
         r"\boldsymbol{X}",
-        r"\boldsymbol{x}_{i}",
+        r"\boldsymbol{x}_{i}^{\top}",
         r"\boldsymbol{X}^{\top} (\boldsymbol{\hat{y}} - \boldsymbol{y}) = "
         r"\sum_{i=1}^{m} (\hat{y}_{i} - y_{i}) \boldsymbol{x}_{i}",
         "d = 1",
@@ -47,6 +48,7 @@ def _vector_form(b: Builder) -> None:
 
 def build(b: Builder) -> str:
     obj = linear_regression()
+    b.note(symbol("yhat"), "prediction for one example")
     derivation = derivation_body(b, obj)
     _vector_form(b)
     compiled = compiled_or_code(b, derivation)
@@ -55,8 +57,13 @@ def build(b: Builder) -> str:
         b.section("Batch, stochastic and mini-batch descent")
         b.say(
             "Batch descent uses all {0} examples per step; stochastic descent one example, "
-            "mini-batch descent a shuffled slice B of them, averaging the same summand over B.",
+            "mini-batch descent a shuffled slice {1} of them, averaging the same summand over "
+            "{1}: {2}.",
             obj.examples,
+            r"\mathcal{B}",
+            r"\boldsymbol{\theta}^{(t+1)} = \boldsymbol{\theta}^{(t)} - \frac{\alpha}{\lvert "
+            r"\mathcal{B} \rvert} \sum_{i \in \mathcal{B}} "
+            r"\nabla \ell_{i}(\boldsymbol{\theta}^{(t)})",
         )
         start = {"w": 0.0, "b": 0.0}
         three_modes(b, compiled, data, start, rate=0.3, epochs=30)

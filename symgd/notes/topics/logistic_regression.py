@@ -9,6 +9,7 @@ from symgd.derivation import derive_hessian, derive_tensor
 from symgd.notes.builder import Builder, derivation_body
 from symgd.notes.code import compiled_or_code
 from symgd.notes.runs import rates_and_code, three_modes
+from symgd.parse import symbol
 
 __all__ = ["build"]
 
@@ -44,7 +45,7 @@ def _vector_form(b: Builder) -> None:
     )
     b.say(
         "The Hessian {0} weighs example {1} by {2}, so it is positive semi-definite and {3} "
-        "is convex. Newton's method steps {4} with the whole Hessian over {5} (iteratively "
+        "is convex. Newton's method steps {4} with the whole Hessian {6} over {5} (iteratively "
         "reweighted least squares) and needs a handful of steps where gradient descent needs "
         "hundreds.",
         r"\frac{1}{m} \boldsymbol{X}^{\top} \operatorname{diag}(\boldsymbol{p} \odot "
@@ -52,12 +53,16 @@ def _vector_form(b: Builder) -> None:
         "i",
         r"p_{i} (1 - p_{i}) > 0",
         "J",
-        r"\boldsymbol{\theta} \leftarrow \boldsymbol{\theta} - H^{-1} \nabla J",
+        r"\boldsymbol{\theta}^{(t+1)} = \boldsymbol{\theta}^{(t)} - \boldsymbol{H}^{-1} "
+        r"\nabla J(\boldsymbol{\theta}^{(t)})",
         r"\boldsymbol{\theta} = (\boldsymbol{w}, b)",
+        r"\boldsymbol{H}",
     )
 
 
 def build(b: Builder) -> str:
+    b.note(symbol("z"), "logit (score) of one example")
+    b.note(symbol("p"), "predicted probability that $y = 1$")
     derivation = derivation_body(b, logistic_regression())
     _vector_form(b)
     sigma_prime = derivation.steps[0].local_derivatives[0][1]

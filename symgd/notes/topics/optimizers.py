@@ -24,7 +24,7 @@ from symgd.training import (
     momentum,
     nesterov,
     rmsprop,
-    update_rule_latex,
+    update_rule_lines,
 )
 
 __all__ = ["OPTIMIZERS", "build"]
@@ -48,20 +48,25 @@ _RATES = {
     "AdamW": 0.1,
 }
 _NOTATION = (
-    (sympy.Symbol("g_t"), "gradient at step t"),
-    (sympy.Symbol("theta_t"), "parameters at step t"),
+    (r"g^{(t)}", "gradient at step $t$, one entry per parameter"),
+    (r"\theta^{(t)}", "a parameter at step $t$ (the rules act on every entry alike)"),
     (ALPHA, "learning rate"),
-    (sympy.Symbol("v_t"), "velocity (momentum, Nesterov) or running mean of squared gradients"),
-    (sympy.Symbol("m_t"), "running mean of the gradients (Adam)"),
-    (sympy.Symbol("mhat_t"), "bias-corrected means (Adam): m and v divided by 1 - beta^t"),
+    (r"v^{(t)}", "velocity (momentum, Nesterov) or running mean of squared gradients"),
+    (r"m^{(t)}", "running mean of the gradients (Adam)"),
+    (
+        r"\hat{m}^{(t)},\ \hat{v}^{(t)}",
+        r"bias-corrected means (Adam): $m^{(t)}$ and $v^{(t)}$ divided by "
+        r"$1 - \beta_{1}^{t}$ and $1 - \beta_{2}^{t}$",
+    ),
     (sympy.Symbol("beta"), "momentum coefficient"),
-    (sympy.Symbol("G_t"), "running sum of squared gradients (AdaGrad)"),
+    (r"G^{(t)}", "running sum of squared gradients (AdaGrad)"),
     (sympy.Symbol("rho"), "decay of the running mean (RMSProp)"),
-    (sympy.Symbol("beta_1"), "decays of the two running means (Adam), beta_1 and beta_2"),
+    (r"\beta_{1},\ \beta_{2}", "decays of the two running means (Adam)"),
     (sympy.Symbol("lamda"), "decoupled weight decay (AdamW), applied to every parameter"),
     (sympy.Symbol("epsilon"), "a small number keeping the denominator away from zero"),
 )
 
+#: ``theta_t``, ``v_t-1``, ``theta_t+1``: a value at a step, shown as ``\theta^{(t)}``.
 #: What a reader needs beside an optimiser's rule (shown after its name).
 _REMARKS = {
     "AdaGrad": " (the sum of squares only grows, so every element's step keeps shrinking)",
@@ -93,18 +98,31 @@ def _runs(b: Builder, transforms: dict[str, GradientTransformation]) -> None:
         runs[name] = result.loss_history
     b.section("The optimisers on an ill-conditioned problem")
     b.say(
-        "Linear regression with inputs between 1 and 3, so that w and b are strongly coupled "
-        "(long, narrow contours); 150 full-batch steps of each optimiser from the same start:"
+        "Linear regression with inputs between 1 and 3, so that {0} and {1} are strongly "
+        "coupled (long, narrow contours); 150 full-batch steps of each optimiser from the "
+        "same start, {2}:",
+        "w",
+        "b",
+        r"(w, b) = (-1, 4)",
     )
     b.figure(
         "paths",
-        "Paths of " + _listed(transforms) + " over the contours of J.",
+        "Paths of "
+        + _listed(transforms)
+        + " over the contours of $J$, at the learning rates "
+        + ", ".join(f"$\\alpha = {_RATES[name]:g}$ ({name})" for name in transforms)
+        + ".",
         lambda p: descent_paths(
             contour_loss(compiled, data), paths, p, names=("w", "b"), columns=2
         ),
-        width=1.0,
+        width=0.85,
     )
-    b.figure("curves", "Loss per step of each optimiser.", lambda p: loss_curves(runs, p))
+    finals = "; ".join(f"{name} {history[-1]:.3g}" for name, history in runs.items())
+    b.figure(
+        "curves",
+        f"Training loss $J$ per step of each optimiser. After 150 steps: {finals}.",
+        lambda p: loss_curves(runs, p),
+    )
 
 
 def build(b: Builder) -> str:
@@ -113,17 +131,18 @@ def build(b: Builder) -> str:
     b.section("Update rules")
     b.say(
         "Each optimiser's update, printed from the same SymPy equations that symgd compiles "
-        "into its NumPy update (element-wise, for every parameter):"
+        "into its NumPy update. Every rule acts on each parameter alike, entry by entry; "
+        "plain gradient descent is {0}:",
+        r"\theta^{(t+1)} = \theta^{(t)} - \alpha g^{(t)}",
     )
     transforms = {name: make(_RATES[name]) for name, make in OPTIMIZERS.items()}
     for name, transform in transforms.items():
-        b.say(f"{name}{_REMARKS.get(name, '')}:", rf"\lambda = {_WEIGHT_DECAY:g}")
-        body = update_rule_latex(transform)
-        lines = body.removeprefix("\\begin{aligned}\n").removesuffix("\n\\end{aligned}")
-        rows = []
-        for n, line in enumerate(lines.split(" \\\\\n")):
-            lhs, rhs = line.split(" &= ", 1)
-            rows.append((f"{name.lower()}-{n}", lhs, [rhs]))
+        shown = name[0].upper() + name[1:]
+        b.say(f"{shown}{_REMARKS.get(name, '')}:", rf"\lambda = {_WEIGHT_DECAY:g}")
+        rows = [
+            (f"{name.lower()}-{n}", lhs, [rhs])
+            for n, (lhs, rhs) in enumerate(update_rule_lines(transform))
+        ]
         b.equations(*rows)
         b.formulas[name] = sympy.Tuple(*transform.equations)
     if b.trains:

@@ -159,14 +159,14 @@ def _effect(b: Builder, derivation: MatrixDerivation) -> None:
         ratios.append(again[0.0][1] / again[_best(again)][1])
     b.section("Effect on a small, flexible model")
     b.say(
-        "Twenty seeded noisy examples of {0}, with {1}, {2} between -1 and 1, fitted with the "
+        "Twenty seeded noisy examples of {0}, with {1} and {2}, fitted with the "
         "nine features {3} (ridge regression in the vector form above; Newton's method, "
         "checked against the normal equations) at {4} and at 19 values of {5} from {6} to 10. "
         "The squared error {7} without the penalty is measured on the 20 training examples and "
         "on 200 held-out examples from the same source.",
         r"y = \sin(\pi x) + \varepsilon",
         r"\varepsilon \sim N(0, 0.3^2)",
-        "x",
+        r"x \in [-1, 1]",
         "x, x^2, \\dots, x^9",
         r"\lambda = 0",
         r"\lambda",
@@ -187,9 +187,10 @@ def _effect(b: Builder, derivation: MatrixDerivation) -> None:
     b.figure(
         "effect",
         f"Ridge regression with degree-9 features on 20 training examples (seed {_SEED}). "
-        f"Best lambda = {best:.2g}: held-out J0 = {chosen:.4f}, against {plain:.4f} at "
-        f"lambda = 0 (training J0: {found[best][0]:.4f} and {found[0.0][0]:.4f}; the noise "
-        f"alone gives {_NOISE**2 / 2:.3f}). Right: the fits at lambda = 0 and at the best lambda.",
+        f"Best $\\lambda = {best:.2g}$: held-out $J_0 = {chosen:.4f}$, against {plain:.4f} at "
+        f"$\\lambda = 0$ (training $J_0$: {found[best][0]:.4f} and {found[0.0][0]:.4f}; the "
+        f"noise alone gives {_NOISE**2 / 2:.3f}). Right: the fits at $\\lambda = 0$ and at the "
+        "best $\\lambda$.",
         lambda p: _draw_sweep(found, training, p),
         width=1.0,
     )
@@ -198,10 +199,11 @@ def _effect(b: Builder, derivation: MatrixDerivation) -> None:
 def _decay_update(b: Builder, derivation: Derivation, key: str) -> None:
     """``w^{(t+1)} = (1 − αλ) w^{(t)} − α ∂J_0/∂w`` (collected in ``w``); ``b`` as usual."""
     lamda = sympy.Symbol("lamda", real=True)
+    theta = sympy.Symbol("thetabold^(t)", real=True)
     lines = []
     for p in derivation.objective.params:
         now = b.at_step(p, "t")
-        data_term = PartialDerivative(sympy.Symbol("J_0", real=True), p)
+        data_term = PartialDerivative(sympy.Symbol("J_0", real=True), p, theta)
         penalty = lamda * now if p.name == "w" else 0
         update = sympy.collect(sympy.expand(now - ALPHA * (data_term + penalty)), now)
         b.formulas[f"{key}decay {p.name}"] = update

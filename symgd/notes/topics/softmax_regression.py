@@ -7,7 +7,7 @@ import sympy
 
 from symgd.define import objective, tensor_objective
 from symgd.derivation import LOSS_SYMBOL, derive, derive_tensor, is_zero, lecturer_form
-from symgd.notes.builder import Builder
+from symgd.notes.builder import ALPHA, Builder
 from symgd.notes.code import compiled_or_code
 from symgd.notes.runs import batch_and_mini_batch, rates_and_code
 from symgd.parse import symbol
@@ -44,8 +44,17 @@ def _error_signals(b: Builder, head, labels: list[sympy.Symbol]) -> list[sympy.E
     return deltas
 
 
+def _general(name: str) -> sympy.Symbol:
+    """A symbol of the general form of the weight gradients, e.g. ``w_kj`` (:math:`w_{kj}`)."""
+    return sympy.Symbol(name, real=True)
+
+
 def _weight_gradients(b: Builder, head, deltas, labels, normaliser: str) -> object:
-    """Every weight's gradient is its class's error signal times the input it multiplies."""
+    """Every weight's gradient is its class's error signal times the input it multiplies.
+
+    All nine are derived and checked against the full derivation; the note shows the one
+    general form, :math:`\\partial \\ell / \\partial w_{kj} = \\delta_k x_j`, not nine lines.
+    """
     params, define = [], {}
     for k in range(1, CLASSES + 1):
         row = [f"w{k}{j}" for j in range(1, len(_FEATURES) + 1)]
@@ -60,7 +69,6 @@ def _weight_gradients(b: Builder, head, deltas, labels, normaliser: str) -> obje
     )
     derivation = derive(full)
     b.derivations.append(derivation)
-    lines = []
     for step in derivation.steps:
         k = next(i for i, (_, d) in enumerate(full.intermediates) if step.param in d.free_symbols)
         z, definition = full.intermediates[k]
@@ -70,11 +78,30 @@ def _weight_gradients(b: Builder, head, deltas, labels, normaliser: str) -> obje
         one_hot = {labels[-1]: 1 - sympy.Add(*labels[:-1])}
         if not is_zero((step.result - claimed).xreplace(one_hot)):
             raise ArithmeticError(f"gradient of {step.param} is not delta_k times its input")
-        chain = f"{b.partial(LOSS_SYMBOL, z)} {b.partial(z, step.param)}"
-        rhs = [chain, b.tex(_delta(k) * local)]
-        lines.append((f"grad-{step.param.name}", b.partial(LOSS_SYMBOL, step.param), rhs))
         b.formulas[f"dl/d{step.param.name}"] = step.result
-    b.equations(*lines)
+        b.formulas[f"shown dl/d{step.param.name}"] = _delta(k) * local
+    z_k, w_kj, b_k = _general("z_k"), _general("w_kj"), _general("b_k")
+    x_j, delta_k = _general("x_j"), _general("delta_k")
+    b.equations(
+        (
+            "grad-w",
+            b.partial(LOSS_SYMBOL, w_kj),
+            [f"{b.partial(LOSS_SYMBOL, z_k)} {b.partial(z_k, w_kj)}", b.tex(delta_k * x_j)],
+        ),
+        (
+            "grad-b",
+            b.partial(LOSS_SYMBOL, b_k),
+            [f"{b.partial(LOSS_SYMBOL, z_k)} {b.partial(z_k, b_k)}", b.tex(delta_k)],
+        ),
+    )
+    b.say(
+        "for every class {0} and feature {1}: all {2} weight and {3} bias gradients were "
+        "derived one by one and each checked to equal this form.",
+        r"k = 1, \dots, " + str(CLASSES),
+        r"j = 1, \dots, " + str(len(_FEATURES)),
+        str(CLASSES * len(_FEATURES)),
+        str(CLASSES),
+    )
     return derivation
 
 
@@ -129,31 +156,45 @@ def build(b: Builder) -> str:
     define = {"S": normaliser, **{f"p{k}": f"exp(z{k})/S" for k in classes}}
     loss = " - ".join(f"y{k}*log(p{k})" for k in classes)
     head = objective("-" + loss, [f"z{k}" for k in classes], names, define=define)
-    for k in classes:
-        b.note(symbol(f"z{k}"), f"logit (score) of class {k}")
-        b.note(symbol(f"p{k}"), f"softmax probability of class {k}")
-        b.note(symbol(f"y{k}"), f"1 if the example is of class {k}, else 0")
+    k, j = r"$k$", r"$j$"
+    b.note(_general("z_k"), f"logit (score) of class {k}, for $k = 1, 2, 3$")
+    b.note(_general("p_k"), f"softmax probability of class {k}")
+    b.note(_general("y_k"), f"1 if the example is of class {k}, else 0 (one-hot label)")
     b.note(symbol("S"), "the softmax normaliser")
-    b.objective_notation(head)
-    b.note(sympy.Symbol("delta_k"), "error signal of class k: the derivative of the loss by z_k")
+    b.note(
+        _general("delta_k"), f"error signal of class {k}: the derivative of the loss by its logit"
+    )
+    b.note(
+        _general("w_kj"),
+        f"weight of class {k} on feature {j}: entry $(k, j)$ of $\\boldsymbol{{W}}$",
+    )
+    b.note(_general("b_k"), f"bias of class {k}: entry {k} of $\\boldsymbol{{b}}$")
+    b.note(_general("x_j"), f"feature {j} of one example, for $j = 1, 2$")
+    b.note(LOSS_SYMBOL, "loss of one example")
+    b.note(sympy.Symbol("J"), "objective: the loss averaged over the examples")
+    b.note(sympy.Symbol("m"), "number of examples")
+    b.note(ALPHA, "learning rate")
     b.section("Softmax and cross-entropy")
     b.say(
-        "With one-hot labels (exactly one y_k equals 1), the softmax cross-entropy of one example:"
+        "With one-hot labels (exactly one {0} equals 1), the softmax cross-entropy of one "
+        "example, its logits {1} taken as given for now:",
+        _general("y_k"),
+        r"z_{1}, z_{2}, z_{3}",
     )
     b.model(head, "head-")
     b.section("The error signal")
     b.say(
-        "The derivative of the loss by each logit, through the normaliser S and every "
-        "probability; with the one-hot constraint it simplifies to the error signal:"
+        "The derivative of the loss by each logit, through the normaliser {0} and every "
+        "probability; with the one-hot constraint it simplifies to the error signal:",
+        symbol("S"),
     )
     deltas = _error_signals(b, head, labels)
-    for k in classes:
-        b.note(symbol(f"w{k}1"), f"weights of class {k} (w{k}1, w{k}2) and its bias b{k}")
-    b.note(symbol("x1"), "features of one example (x1, x2)")
     b.section("Gradients of the weights")
     b.say(
-        "Each logit is linear in its row of weights, so every weight gradient is the error "
-        "signal times the input it multiplies (checked against the full derivation):"
+        "Class {0} has the logit {1}, linear in its weights, so every weight gradient is the "
+        "error signal of its class times the input it multiplies:",
+        _general("k"),
+        r"z_{k} = w_{k1} x_{1} + w_{k2} x_{2} + b_{k}",
     )
     derivation = _weight_gradients(b, head, deltas, labels, normaliser)
     _vector_form(b)
@@ -169,6 +210,11 @@ def build(b: Builder) -> str:
         runs = batch_and_mini_batch(compiled, data, start, rate=0.5, epochs=60)
         b.section("Training")
         b.say("Trained on 240 seeded examples from three Gaussian classes:")
-        b.figure("modes", "Training loss of softmax regression.", lambda p: loss_curves(runs, p))
+        finals = "; ".join(f"{mode} {history[-1]:.3g}" for mode, history in runs.items())
+        caption = (
+            "Training loss of softmax regression, batch and mini-batch descent, 60 epochs at "
+            f"$\\alpha = 0.5$ from zero weights. Final training loss: {finals}."
+        )
+        b.figure("modes", caption, lambda p: loss_curves(runs, p))
         rates_and_code(b, compiled, data, start, (0.01, 0.5, 8.0, 80.0), batch_size=16)
-    return "Softmax regression: the error signal p - y"
+    return "Softmax regression and its error signal"
