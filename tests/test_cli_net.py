@@ -242,7 +242,7 @@ def test_a_network_too_large_for_memory_is_refused_before_allocating(capsys):
 
 
 def test_memory_estimate_counts_the_optimiser_state():
-    from symgd.cli.net import memory_needed
+    from symgd.cli.network_runs import memory_needed
     from symgd.define import network
 
     net = network("64,32,10")

@@ -8,13 +8,11 @@ failed gradient check exits 1. Accuracy and test error come from :mod:`sklearn.m
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
-import numpy
 import sympy
-from sklearn.metrics import accuracy_score, mean_squared_error
 
+from symgd.cli import architecture as arch_commands
+from symgd.cli.network_runs import gradient_check, network_data, refuse_too_large, scores
 from symgd.cli.options import (
     UsageError,
     add_derivation_output_arguments,
@@ -27,44 +25,46 @@ from symgd.cli.options import (
     step_message,
     training_options,
 )
-from symgd.compile import CompiledNetwork, compile_network
-from symgd.data import digits_dataset, read_labelled_csv, split
+from symgd.compile import compile_network
 from symgd.define import Network, network
 from symgd.derivation import NetworkDerivation, derive_network
 from symgd.render import network_document, network_latex, network_markdown, network_text
-from symgd.training import make_optimizer, train_network
-from symgd.verify import check_gradient
+from symgd.training import train_network
 
 __all__ = ["register"]
 
 
-def _scores(
-    compiled: CompiledNetwork,
-    theta: numpy.ndarray,
-    train: tuple[numpy.ndarray, numpy.ndarray],
-    test: tuple[numpy.ndarray, numpy.ndarray],
-) -> dict[str, float]:
-    """Train and test accuracy for classifiers (every output unit for binary), else test MSE."""
-    if not compiled.network.loss.on_logits:
-        X, labels = test
-        outputs, Y = compiled.forward(theta, X), compiled.targets(labels)
-        if not numpy.all(numpy.isfinite(outputs)):  # a diverged run: no score, not an error
-            return {"test_mse": float("nan")}
-        return {"test_mse": float(mean_squared_error(Y, outputs))}
-    scores = {}
-    for part, (X, labels) in (("train", train), ("test", test)):
-        predicted = compiled.predict(theta, X)
-        if compiled.network.loss.kind != "softmax":
-            labels = compiled.targets(labels).astype(numpy.int64).reshape(predicted.shape)
-        scores[f"{part}_accuracy"] = float(accuracy_score(labels.ravel(), predicted.ravel()))
-    return scores
+def _spelling(args: argparse.Namespace) -> None:
+    """Exactly one of ``--layers`` and ``--arch``, each with the options that belong to it."""
+    if bool(args.layers) == bool(args.arch):
+        raise UsageError(
+            "give the network as --layers 64,32,10 (dense, one --activation) or as --arch "
+            "'conv(8,3),relu,maxpool(2),flatten,dense(10)', not both"
+        )
+    if args.arch:
+        given = [
+            option
+            for option, value in (
+                ("--activation", args.activation),
+                ("--output-activation", args.output_activation),
+                ("--expanded", getattr(args, "expanded", False)),
+            )
+            if value not in (None, False)
+        ]
+        if given:
+            raise UsageError(
+                f"{given[0]} belongs to --layers; with --arch write activations as layers, "
+                "e.g. 'dense(32),tanh,dense(10)'"
+            )
+    elif args.input:
+        raise UsageError("--input belongs to --arch; --layers starts with the input size")
 
 
 def _network(args: argparse.Namespace) -> Network:
     return network(
         args.layers,
-        activation=args.activation,
-        loss=args.loss,
+        activation="tanh" if args.activation is None else args.activation,
+        loss="mse" if args.loss is None else args.loss,
         output_activation=args.output_activation,
         slope=args.slope,
         l2=args.l2,
@@ -104,30 +104,11 @@ _PRINTERS = {
 
 
 def _cmd_derive(args: argparse.Namespace) -> int:
+    _spelling(args)
+    if args.arch:
+        return arch_commands.derive(args)
     emit_derivation(derive_network(_network(args), expanded=args.expanded), args, _PRINTERS)
     return 0
-
-
-def _data(args: argparse.Namespace) -> tuple[numpy.ndarray, ...]:
-    """``X_train, X_test, y_train, y_test`` from ``--dataset`` or ``--csv`` and ``--target``."""
-    if args.dataset == "digits":
-        return digits_dataset()
-    X, labels, _ = read_labelled_csv(args.csv, args.target)
-    return split(X, labels)
-
-
-def _gradient_check(compiled: CompiledNetwork, X: numpy.ndarray, Y: numpy.ndarray, seed: int):
-    """Finite differences at the seeded starting point, on the first 64 rows at most."""
-    rows = slice(0, min(64, len(X)))
-    X_check, Y_check = X[rows], Y[rows]
-    return check_gradient(
-        lambda t: compiled.loss(t, X_check, Y_check),
-        lambda t: compiled.gradient(t, X_check, Y_check),
-        compiled.initial_theta(seed),
-        blocks=compiled.blocks,
-        full_check_limit=300,
-        seed=seed,
-    )
 
 
 def _refuse_steps(net: Network) -> None:
@@ -142,53 +123,6 @@ def _refuse_steps(net: Network) -> None:
             raise UsageError(step_message(f"{option} {activation.expression}", step))
 
 
-#: Bytes of one float64 number.
-_FLOAT64 = 8
-
-
-def memory_needed(net: Network, rows: int, batch_size: int | None, optimizer: str) -> int:
-    """A lower bound on the bytes that training ``net`` holds at once, all in float64.
-
-    The parameters, their gradient and update, the optimiser's state arrays (one per
-    accumulator: Adam keeps two), and for every unit the pre-activation ``z``, activation
-    ``a`` and error ``δ`` of one batch, plus ``z`` and ``a`` of all ``rows`` (the epoch's loss).
-
-    Example:
-        >>> net = network("64,32,10", activation="tanh", loss="softmax-cross-entropy")
-        >>> memory_needed(net, 1437, 64, "adam")
-        2696368
-    """
-    state = len(make_optimizer(optimizer, 1.0).init({"theta": numpy.zeros(1)}).accumulators)
-    batch = min(batch_size or rows, rows)
-    units = sum(net.sizes)
-    return _FLOAT64 * ((3 + state) * net.parameter_count + (3 * batch + 2 * rows) * units)
-
-
-def available_memory() -> int:
-    """This machine's memory in bytes, or the container's limit (cgroup) when that is lower."""
-    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            text = Path(limit_file).read_text().strip()
-        except OSError:
-            continue
-        if text.isdigit():
-            total = min(total, int(text))
-    return total
-
-
-def _refuse_too_large(net: Network, rows: int, args: argparse.Namespace) -> None:
-    """Refuse, before allocating, a network whose training would need over half the memory."""
-    needed, memory = memory_needed(net, rows, args.batch_size, args.optimizer), available_memory()
-    if needed > memory / 2:
-        raise UsageError(
-            f"the network {'-'.join(map(str, net.sizes))} has {net.parameter_count:,} "
-            f"parameters; training it needs about {needed / 2**30:,.1f} GiB (parameters, "
-            f"gradients, {args.optimizer} state and activations in float64) and this machine "
-            f"has {memory / 2**30:,.1f} GiB of memory: use smaller --layers"
-        )
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
     if args.optimizer == "newton":
         raise UsageError(
@@ -197,10 +131,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     if args.csv and not args.target:
         raise UsageError("--csv needs --target COL, the column to predict")
+    _spelling(args)
+    if args.arch:
+        return arch_commands.train(args)
     net = _network(args)
     _refuse_steps(net)
-    X_train, X_test, y_train, y_test = _data(args)
-    _refuse_too_large(net, len(X_train), args)
+    X_train, X_test, y_train, y_test = (
+        data.reshape(len(data), -1) if data.ndim > 2 else data for data in network_data(args)
+    )
+    refuse_too_large(net, len(X_train), args, "use smaller --layers")
     if X_train.shape[1] != net.sizes[0]:
         raise UsageError(
             f"the data has {X_train.shape[1]} features but the input layer has {net.sizes[0]} "
@@ -216,7 +155,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"the targets have {Y_train.shape[1]} columns but the output layer has "
             f"{net.sizes[-1]} units"
         )
-    report = _gradient_check(compiled, X_train, Y_train, args.seed) if args.check else None
+    report = gradient_check(compiled, X_train, Y_train, args.seed) if args.check else None
     result = train_network(
         compiled, X_train, Y_train, init_seed=args.seed, **training_options(args)
     )
@@ -230,7 +169,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "diverged": result.diverged,
         "message": result.message,
     }
-    payload.update(_scores(compiled, result.theta, (X_train, y_train), (X_test, y_test)))
+    payload.update(scores(compiled, net.loss, result.theta, (X_train, y_train), (X_test, y_test)))
     if report is not None:
         payload["gradient_check"] = report.to_dict()
     if args.format == "json":
@@ -250,19 +189,32 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_network_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--layers", help="dense layer sizes, input to output, e.g. 2,3,1")
     parser.add_argument(
-        "--layers", required=required, help="layer sizes, input to output, e.g. 2,3,1"
+        "--arch",
+        metavar="LAYERS",
+        help="layers, e.g. 'conv(8,3),relu,maxpool(2),flatten,dense(10)', 'rnn(16),dense(1)', "
+        "'dense(32),batchnorm,sigmoid,dense(10)' (instead of --layers)",
+    )
+    parser.add_argument(
+        "--input",
+        metavar="SHAPE",
+        help="with --arch: one example's shape, e.g. 1x8x8 (channels x height x width), 20x1 "
+        "(steps x features) or 64 (default: the dataset's)",
     )
     parser.add_argument(
         "--activation",
-        default="tanh",
-        help="hidden activation: identity, sigmoid, tanh, relu, leaky-relu, softplus, silu, "
-        "gelu, or an expression of one symbol such as 'z/(1+exp(-z))'",
+        default=None,
+        help="with --layers: hidden activation (default tanh): identity, sigmoid, tanh, relu, "
+        "leaky-relu, softplus, silu, gelu, or an expression of one symbol such as 'z/(1+exp(-z))'",
     )
     parser.add_argument("--slope", type=number(), default=None, help="leaky-relu negative slope")
     parser.add_argument(
-        "--loss", default="mse", help="mse, bce (on logits) or softmax-cross-entropy"
+        "--loss",
+        default=None,
+        help="mse, bce (on logits) or softmax-cross-entropy (default mse; with --arch on digits "
+        "softmax-cross-entropy)",
     )
     parser.add_argument(
         "--output-activation", default=None, help="output activation for mse (default identity)"
@@ -288,7 +240,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     train_ = actions.add_parser("train", help="train a network by gradient descent")
     _add_network_arguments(train_)
     source = train_.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", choices=["digits"], help="scikit-learn's bundled digits")
+    source.add_argument(
+        "--dataset",
+        choices=["digits", "sine"],
+        help="scikit-learn's bundled digits, or seeded noisy sine waves (predict the next value)",
+    )
     source.add_argument("--csv", metavar="FILE", help="your data: a CSV with a header row")
     train_.add_argument("--target", metavar="COL", help="with --csv: the target column")
     train_.add_argument(

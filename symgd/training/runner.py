@@ -215,4 +215,5 @@ def train_network(compiled: Any, X: numpy.ndarray, Y: numpy.ndarray, **options: 
             result = train_network_jax(compiled, X, Y, theta=theta, names=names, **options)
         else:
             result = gradient_descent(objective, theta, len(X), names=names, **options)
-    return _advise(result, {f"feature {j + 1}": column for j, column in enumerate(X.T)})
+    columns = numpy.reshape(X, (len(X), -1)).T  # images and sequences: one column per number
+    return _advise(result, {f"feature {j + 1}": column for j, column in enumerate(columns)})
