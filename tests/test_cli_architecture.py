@@ -34,7 +34,7 @@ def run(args, capsys):
         (["net", "derive", "--arch", "rnn(4),dense(1)", "--input", "1x8x8"], "sequence"),
         (["net", "derive", "--arch", "dense(3)", "--input", "8xq"], "input shape"),
         (["net", "derive", "--arch", "conv(2,3)", "--input", "1x8x8"], "flatten and dense"),
-        (["net", "derive", "--arch", "dense(3", "--input", "4"], "parentheses"),
+        (["net", "derive", "--arch", "dense(3", "--input", "4"], "'(' without ')'"),
         (
             ["net", "train", "--dataset", "digits", "--arch", CNN, "--input", "1x7x7", "--lr", "1"],
             "--input 1x7x7 holds 49 numbers",

@@ -15,8 +15,14 @@ import math
 
 import numpy
 
-from symgd.cli.network_runs import gradient_check, network_data, refuse_too_large, scores
-from symgd.cli.options import UsageError, emit_derivation, failed, json_text, training_options
+from symgd.cli.network_runs import (
+    emit_run,
+    gradient_check,
+    network_data,
+    refuse_too_large,
+    scores,
+)
+from symgd.cli.options import UsageError, emit_derivation, json_text, training_options
 from symgd.compile import compile_architecture
 from symgd.data import persistence_baseline
 from symgd.define import Architecture, architecture, parse_shape
@@ -140,29 +146,9 @@ def train(args: argparse.Namespace) -> int:
         "input": list(arch.input_shape),
         "parameters": arch.parameter_count,
         "loss_function": arch.loss.name,
-        "loss": list(result.loss_history),
-        "epochs": result.epochs,
-        "steps": result.steps,
-        "diverged": result.diverged,
-        "message": result.message,
     }
     payload.update(scores(compiled, arch.loss, result.theta, (X_train, y_train), (X_test, y_test)))
     if args.dataset == "sine":
         payload["baseline_mse"] = persistence_baseline(X_test, y_test)
-    if report is not None:
-        payload["gradient_check"] = report.to_dict()
-    if args.format == "json":
-        print(json_text(payload))
-    else:
-        print(f"{_describe(arch)}, {arch.parameter_count:,} parameters")
-        if report is not None:
-            print(report.table())
-        print(f"loss {result.loss_history[0]:.6g} -> {result.final_loss:.6g}; {result.message}")
-        for key in ("train_accuracy", "test_accuracy", "test_mse", "baseline_mse"):
-            if key in payload:
-                print(f"{key.replace('_', ' ')}: {payload[key]:.4f}")
-    if result.diverged:
-        return failed(result.message)
-    if report is not None and not report.passed:
-        return failed("the gradient check failed")
-    return 0
+    header = f"{_describe(arch)}, {arch.parameter_count:,} parameters"
+    return emit_run(args, header, payload, result, report)

@@ -12,14 +12,19 @@ import argparse
 import sympy
 
 from symgd.cli import architecture as arch_commands
-from symgd.cli.network_runs import gradient_check, network_data, refuse_too_large, scores
+from symgd.cli.network_runs import (
+    emit_run,
+    gradient_check,
+    network_data,
+    refuse_too_large,
+    scores,
+)
 from symgd.cli.options import (
     UsageError,
     add_derivation_output_arguments,
     add_format_argument,
     add_training_arguments,
     emit_derivation,
-    failed,
     json_text,
     number,
     step_message,
@@ -163,30 +168,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "layers": list(net.sizes),
         "activation": net.activation.name,
         "loss_function": net.loss.name,
-        "loss": list(result.loss_history),
-        "epochs": result.epochs,
-        "steps": result.steps,
-        "diverged": result.diverged,
-        "message": result.message,
     }
     payload.update(scores(compiled, net.loss, result.theta, (X_train, y_train), (X_test, y_test)))
-    if report is not None:
-        payload["gradient_check"] = report.to_dict()
-    if args.format == "json":
-        print(json_text(payload))
-    else:
-        print(f"network {'-'.join(map(str, net.sizes))}, {net.activation.name}, {net.loss.name}")
-        if report is not None:
-            print(report.table())
-        print(f"loss {result.loss_history[0]:.6g} -> {result.final_loss:.6g}; {result.message}")
-        for key in ("train_accuracy", "test_accuracy", "test_mse"):
-            if key in payload:
-                print(f"{key.replace('_', ' ')}: {payload[key]:.4f}")
-    if result.diverged:
-        return failed(result.message)
-    if report is not None and not report.passed:
-        return failed("the gradient check failed")
-    return 0
+    header = f"network {'-'.join(map(str, net.sizes))}, {net.activation.name}, {net.loss.name}"
+    return emit_run(args, header, payload, result, report)
 
 
 def _add_network_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,13 +16,14 @@ import numpy
 from sklearn.metrics import accuracy_score, mean_squared_error
 
 from symgd import data
-from symgd.cli.options import UsageError
+from symgd.cli.options import UsageError, failed, json_text
 from symgd.define import Architecture, Loss, Network
 from symgd.training import make_optimizer
 from symgd.verify import check_gradient
 
 __all__ = [
     "available_memory",
+    "emit_run",
     "gradient_check",
     "memory_needed",
     "network_data",
@@ -148,3 +149,47 @@ def network_data(args: argparse.Namespace) -> tuple[numpy.ndarray, ...]:
         return data.sine_dataset()
     X, labels, _ = data.read_labelled_csv(args.csv, args.target)
     return data.split(X, labels)
+
+
+#: The scores a run's text report prints, in this order, when the payload has them.
+_SCORES = ("train_accuracy", "test_accuracy", "test_mse", "baseline_mse")
+
+
+def emit_run(args: argparse.Namespace, header: str, payload: dict, result, report) -> int:
+    """Print a network run (``--format json`` or text lines) and return the exit status.
+
+    Args:
+        args: The parsed options (``format``).
+        header: The text report's first line, naming the network.
+        payload: What describes the network and its scores; the run's loss history, epochs,
+            steps, end and the gradient check (when ``report`` is given) are added.
+        result: The runner's :class:`~symgd.training.state.TrainResult`.
+        report: The finite-difference check, or ``None``.
+
+    Returns:
+        0, or 1 (with one line) for a diverged run or a failed check.
+    """
+    payload |= {
+        "loss": list(result.loss_history),
+        "epochs": result.epochs,
+        "steps": result.steps,
+        "diverged": result.diverged,
+        "message": result.message,
+    }
+    if report is not None:
+        payload["gradient_check"] = report.to_dict()
+    if args.format == "json":
+        print(json_text(payload))
+    else:
+        print(header)
+        if report is not None:
+            print(report.table())
+        print(f"loss {result.loss_history[0]:.6g} -> {result.final_loss:.6g}; {result.message}")
+        for key in _SCORES:
+            if key in payload:
+                print(f"{key.replace('_', ' ')}: {payload[key]:.4f}")
+    if result.diverged:
+        return failed(result.message)
+    if report is not None and not report.passed:
+        return failed("the gradient check failed")
+    return 0

@@ -41,7 +41,7 @@ import sympy
 
 from symgd.define.activations import Activation, activation
 from symgd.define.losses import Loss, loss
-from symgd.parse import ParseError
+from symgd.parse import ParseError, split_outside
 
 #: Layer kinds that hold parameters, and the names of their blocks in order.
 PARAMETER_NAMES = {
@@ -247,17 +247,7 @@ def _split(spec: str) -> list[str]:
     """The comma-separated items of ``spec``, keeping commas inside parentheses."""
     if not isinstance(spec, str):
         raise ParseError(f"the architecture must be text, got {type(spec).__name__}")
-    items, depth, start = [], 0, 0
-    for k, char in enumerate(spec):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth < 0 or depth > 1:
-            raise ParseError(f"unbalanced parentheses in the architecture {spec[:60]!r}")
-        if char == "," and depth == 0:
-            items.append(spec[start:k])
-            start = k + 1
-    if depth:
-        raise ParseError(f"unbalanced parentheses in the architecture {spec[:60]!r}")
-    return [*items, spec[start:]]
+    return split_outside(spec, "()", "conv(8,3),relu")
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:

@@ -2,7 +2,10 @@
 
 from symgd.parse.budgets import parse_tree as parse_tree
 from symgd.parse.builder import ExpressionBuilder as ExpressionBuilder
-from symgd.parse.declarations import parse_declarations as parse_declarations
+from symgd.parse.declarations import (
+    parse_declarations as parse_declarations,
+    split_outside as split_outside,
+)
 from symgd.parse.errors import ParseError as ParseError, excerpt as excerpt
 from symgd.parse.expressions import (
     build_text as build_text,
@@ -32,6 +35,7 @@ __all__ = [
     "ExpressionBuilder",
     "parse_tree",
     "parse_declarations",
+    "split_outside",
     "excerpt",
     "ParseError",
     "parse_definition",

@@ -22,23 +22,41 @@ _ITEM = re.compile(r"\s*([^\[\],]*?)\s*(?:\[([^\]]*)\])?\s*$")
 MAX_AXES = 2
 
 
-def _items(text: str) -> list[str]:
-    """Split at commas outside brackets."""
+def split_outside(text: str, brackets: str = "[]", example: str = "X[m,d]") -> list[str]:
+    """Split ``text`` at commas outside one level of brackets.
+
+    Args:
+        text: E.g. ``"X[m,d], y[m]"`` or ``"conv(8,3),relu"``.
+        brackets: The opening and closing bracket, ``"[]"`` or ``"()"``.
+        example: What a well-formed item looks like, for the error messages.
+
+    Raises:
+        ParseError: Nested or unbalanced brackets.
+
+    Example:
+        >>> split_outside("conv(8,3),relu", "()", "conv(8,3)")
+        ['conv(8,3)', 'relu']
+    """
+    opening, closing = brackets
     items, depth, start = [], 0, 0
     for position, character in enumerate(text):
-        if character == "[":
+        if character == opening:
             depth += 1
             if depth > 1:
-                raise ParseError(f"nested brackets in {excerpt(text)}; write e.g. 'X[m,d]'")
-        elif character == "]":
+                raise ParseError(f"nested brackets in {excerpt(text)}; write e.g. '{example}'")
+        elif character == closing:
             depth -= 1
             if depth < 0:
-                raise ParseError(f"']' without '[' in {excerpt(text)}; write e.g. 'X[m,d]'")
+                raise ParseError(
+                    f"'{closing}' without '{opening}' in {excerpt(text)}; write e.g. '{example}'"
+                )
         elif character == "," and depth == 0:
             items.append(text[start:position])
             start = position + 1
     if depth:
-        raise ParseError(f"'[' without ']' in {excerpt(text)}; write e.g. 'X[m,d]'")
+        raise ParseError(
+            f"'{opening}' without '{closing}' in {excerpt(text)}; write e.g. '{example}'"
+        )
     items.append(text[start:])
     return items
 
@@ -76,7 +94,7 @@ def parse_declarations(text: str) -> tuple[Declaration, ...]:
     if not text.strip():
         return ()
     declarations: list[Declaration] = []
-    for position, item in enumerate(_items(text), start=1):
+    for position, item in enumerate(split_outside(text), start=1):
         match = _ITEM.fullmatch(item)
         if not item.strip():
             raise ParseError(f"empty item {position} in {excerpt(text)}; remove the extra comma")
