@@ -12,6 +12,7 @@ layer                     input → output       parameters
 ``flatten``               (c, h, w) → (c·h·w,)  none
 ``dense(n)``              (d,) → (n,)          ``W`` (n, d), ``b`` (n,)
 ``rnn(n)``                (T, d) → (n,)        ``U`` (n, d), ``W`` (n, n), ``b`` (n,)
+``lstm(n)``               (T, d) → (n,)        ``U`` (4n, d), ``W`` (4n, n), ``b`` (4n,)
 ``batchnorm``             (d,) or (c, h, w)    ``gamma``, ``beta`` (d,) or (c,)
 an activation name        any → same shape     none
 ========================  ===================  ==========================================
@@ -20,8 +21,11 @@ an activation name        any → same shape     none
 ``k``) so ``h' = h``. Convolutions have stride 1; pooling windows are ``s × s`` with stride
 ``s`` (rows and columns past the last whole window are dropped, as in PyTorch). ``rnn(n)`` is
 the Elman network :math:`h_t = \tanh(U x_t + W h_{t-1} + b)`, :math:`h_0 = 0`, whose output is
-the last state :math:`h_T`. Parameters are numbered by parameterised layer: the first
-convolution's kernel is ``K1``, a dense layer after it holds ``W2``.
+the last state :math:`h_T`; ``lstm(n)`` is the LSTM cell (gates :math:`i, f, g, o` stacked in
+that order in ``U``, ``W`` and ``b``; :math:`c_t = f \odot c_{t-1} + i \odot g`,
+:math:`h_t = o \odot \tanh c_t`), also read at :math:`h_T`. Parameters are numbered by
+parameterised layer: the first convolution's kernel is ``K1``, a dense layer after it holds
+``W2``.
 
 Example:
     >>> arch = architecture("conv(8,3),relu,maxpool(2),flatten,dense(10)", (1, 8, 8))
@@ -48,6 +52,7 @@ PARAMETER_NAMES = {
     "conv": ("K", "b"),
     "dense": ("W", "b"),
     "rnn": ("U", "W", "b"),
+    "lstm": ("U", "W", "b"),
     "batchnorm": ("gamma", "beta"),
 }
 
@@ -62,12 +67,12 @@ class Layer:
     """One layer with its per-example input and output shapes.
 
     Attributes:
-        kind: ``conv``, ``maxpool``, ``avgpool``, ``flatten``, ``dense``, ``rnn``,
+        kind: ``conv``, ``maxpool``, ``avgpool``, ``flatten``, ``dense``, ``rnn``, ``lstm``,
             ``batchnorm`` or ``activation``.
         text: The layer as written, e.g. ``"conv(8,3)"``.
         input_shape: One example's input shape.
         output_shape: One example's output shape.
-        size: Output channels (conv), units (dense, rnn), window (pooling), kernel side
+        size: Output channels (conv), units (dense, rnn, lstm), window (pooling), kernel side
             (conv: in ``kernel``), else 0.
         kernel: The kernel side ``k`` of a convolution, else 0.
         padding: ``"valid"`` or ``"same"`` (convolutions), else ``""``.
@@ -95,6 +100,9 @@ class Layer:
         elif self.kind == "rnn":
             n = self.size
             shapes = [(n, self.input_shape[1]), (n, n), (n,)]
+        elif self.kind == "lstm":  # the four gates i, f, g, o stacked in this order
+            n = self.size
+            shapes = [(4 * n, self.input_shape[1]), (4 * n, n), (4 * n,)]
         elif self.kind == "batchnorm":
             shapes = [(self.input_shape[0],)] * 2
         else:
@@ -280,7 +288,7 @@ def _layer(
         raise ParseError(f"{where}: write a layer as name or name(arguments), e.g. dense(10)")
     kind, arguments = match.group(1), match.group(2)
     arguments = [] if arguments is None or arguments == "" else arguments.split(",")
-    if kind in ("conv", "dense", "rnn", "maxpool", "avgpool"):
+    if kind in ("conv", "dense", "rnn", "lstm", "maxpool", "avgpool"):
         return _sized_layer(kind, item, where, arguments, shape, index)
     if arguments:
         raise ParseError(f"{where}: {kind} takes no arguments")
@@ -297,8 +305,8 @@ def _layer(
     except ParseError:
         raise ParseError(
             f"{where}: unknown layer {kind!r}; layers: conv(C,k[,same]), maxpool(s), "
-            "avgpool(s), flatten, dense(n), rnn(n), batchnorm, or an activation such as relu, "
-            "tanh, sigmoid, leaky-relu"
+            "avgpool(s), flatten, dense(n), rnn(n), lstm(n), batchnorm, or an activation such "
+            "as relu, tanh, sigmoid, leaky-relu"
         ) from None
     if function.derivative.has(sympy.DiracDelta):
         raise ParseError(f"{where}: a step function has no useful derivative for training")
@@ -311,12 +319,13 @@ def _sized_layer(
     padding = "valid"
     if kind == "conv" and len(arguments) == 3 and arguments[2] in ("valid", "same"):
         padding = arguments.pop()
-    expected = {"conv": 2, "dense": 1, "rnn": 1, "maxpool": 1, "avgpool": 1}[kind]
+    expected = {"conv": 2, "dense": 1, "rnn": 1, "lstm": 1, "maxpool": 1, "avgpool": 1}[kind]
     if len(arguments) != expected:
         usage = {
             "conv": "conv(C,k) or conv(C,k,same): C output channels, a k x k kernel",
             "dense": "dense(n): n units",
             "rnn": "rnn(n): n hidden units",
+            "lstm": "lstm(n): n hidden units",
             "maxpool": "maxpool(s): s x s windows",
             "avgpool": "avgpool(s): s x s windows",
         }[kind]
@@ -329,13 +338,13 @@ def _sized_layer(
                 "before it"
             )
         return Layer("dense", item, shape, (numbers[0],), size=numbers[0], index=index)
-    if kind == "rnn":
+    if kind in ("rnn", "lstm"):
         if len(shape) != 2:
             raise ParseError(
-                f"{where}: rnn needs a sequence input (steps x features, e.g. --input 20x1), "
+                f"{where}: {kind} needs a sequence input (steps x features, e.g. --input 20x1), "
                 f"got {_shape_text(shape)}"
             )
-        return Layer("rnn", item, shape, (numbers[0],), size=numbers[0], index=index)
+        return Layer(kind, item, shape, (numbers[0],), size=numbers[0], index=index)
     if len(shape) != 3:
         raise ParseError(
             f"{where}: {kind} needs an image input (channels x height x width, e.g. --input "
