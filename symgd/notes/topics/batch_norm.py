@@ -19,19 +19,18 @@ from symgd.define.architecture import Layer, architecture
 from symgd.derivation.normalization import batchnorm_rule
 from symgd.notes.builder import Builder
 from symgd.notes.topics.layer_notes import (
-    Panel,
     Shown,
-    curves_figure,
-    layer_source,
+    accuracy_run,
+    layer_topic,
     number_latex,
-    page_break,
     run_layer,
     show_chain,
     show_definition,
     show_display,
     show_numbers,
+    training_figure,
 )
-from symgd.training import make_optimizer, train_network
+from symgd.training import make_optimizer
 
 __all__ = ["EXAMPLE", "build", "deep_runs", "jacobian_example", "worked_example"]
 
@@ -39,6 +38,15 @@ __all__ = ["EXAMPLE", "build", "deep_runs", "jacobian_example", "worked_example"
 EXAMPLE = {"x": [1.0, 2.0, 6.0], "gamma": 2.0, "beta": 0.5, "g": [0.5, -1.0, 2.0]}
 #: The deep networks of the figure: six sigmoid layers of 32 units, with and without batchnorm.
 _DEPTH, _WIDTH, _RATE, _EPOCHS, _BATCH = 6, 32, 0.5, 20, 32
+
+#: The rows this note adds to the notation table: symbol, meaning.
+_NOTATION = (
+    (r"\mu,\ \sigma^{2}", "mean and variance of one feature over the mini-batch"),
+    (r"\hat{x}_{i}", "normalised input of one example"),
+    (r"\gamma,\ \beta", "learnt scale and shift, one of each per feature"),
+    (r"g_{i}", "gradient of the loss by the layer's output, from the layers above"),
+    (r"\epsilon", "a small constant against division by zero"),
+)
 
 
 def example_layer() -> Layer:
@@ -99,39 +107,19 @@ def deep_runs() -> dict[str, tuple]:
     Returns:
         Run name -> (training result, test accuracy after each epoch).
     """
-    X_train, X_test, y_train, y_test = digits_dataset()
+    data = digits_dataset()
     runs = {}
     for name, normalised in (("without batch norm", False), ("with batch norm", True)):
         compiled = compile_architecture(architecture(_stack(normalised), (64,)))
-        accuracy: list[float] = []
-
-        def test_accuracy(info, compiled=compiled, accuracy=accuracy) -> None:
-            accuracy.append(float(numpy.mean(compiled.predict(info.theta, X_test) == y_test)))
-
-        result = train_network(
-            compiled,
-            X_train,
-            compiled.targets(y_train),
-            optimizer=make_optimizer("sgd", _RATE),
-            epochs=_EPOCHS,
-            batch_size=_BATCH,
-            init_seed=0,
-            seed=0,
-            progress=False,
-            callbacks=[test_accuracy],
+        runs[name] = accuracy_run(
+            compiled, data, make_optimizer("sgd", _RATE), epochs=_EPOCHS, batch_size=_BATCH
         )
-        runs[name] = (result, accuracy)
     return runs
 
 
 def _derivation(b: Builder) -> None:
     rule = batchnorm_rule()
     normalised, by_input, by_scale, by_shift = rule.chains
-    b.note(r"\mu,\ \sigma^{2}", "mean and variance of one feature over the mini-batch")
-    b.note(r"\hat{x}_{i}", "normalised input of one example")
-    b.note(r"\gamma,\ \beta", "learnt scale and shift, one of each per feature")
-    b.note(r"g_{i}", "gradient of the loss by the layer's output, from the layers above")
-    b.note(r"\epsilon", "a small constant against division by zero")
     b.section("Batch normalisation")
     b.say(
         "A batch-normalisation layer centres and scales each feature over the {0} examples "
@@ -284,16 +272,11 @@ def _figure(b: Builder) -> None:
     )
 
     def draw(path):
-        losses = {
-            n: (numpy.arange(len(r.loss_history)), r.loss_history) for n, (r, _) in runs.items()
-        }
-        accuracy = {n: (numpy.arange(1, len(a) + 1), a) for n, (_, a) in runs.items()}
-        return curves_figure(
-            [
-                Panel("Training loss", "epoch", "cross-entropy", losses, log=True),
-                Panel("Test accuracy", "epoch", "accuracy on 360 test digits", accuracy),
-            ],
+        return training_figure(
+            {name: result.loss_history for name, (result, _) in runs.items()},
+            {name: accuracy for name, (_, accuracy) in runs.items()},
             path,
+            accuracy_label="accuracy on 360 test digits",
         )
 
     b.figure("deep", caption, draw, width=0.95)
@@ -309,20 +292,19 @@ def _figure(b: Builder) -> None:
 
 
 def build(b: Builder) -> str:
-    _derivation(b)
-    _example(b)
-    if b.trains:
-        _figure(b)
-    if b.with_code:
-        page_break(b)
-        b.section("The code that runs")
-        b.say(
+    return layer_topic(
+        b,
+        title="Batch normalisation: forward, backward and why it helps",
+        notation=_NOTATION,
+        sections=(_derivation, _example),
+        figures=_figure,
+        layer=example_layer(),
+        code_caption="The batch-normalisation layer in NumPy",
+        code_intro=(
             "The generated NumPy code of the layer, forward (training statistics, running "
             "averages updated when given) then backward in the compact form, as the compiled "
             "network runs it (examples along axis 0; {0} is the upstream gradient, {1} the "
-            "one sent back):",
-            r"\texttt{g1}",
-            r"\texttt{g0}",
-        )
-        b.code("The batch-normalisation layer in NumPy", layer_source(example_layer()))
-    return "Batch normalisation: forward, backward and why it helps"
+            "one sent back):"
+        ),
+        code_terms=(r"\texttt{g1}", r"\texttt{g0}"),
+    )

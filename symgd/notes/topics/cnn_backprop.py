@@ -17,18 +17,17 @@ from symgd.define.architecture import Layer, architecture
 from symgd.derivation.layer_rules import convolution_rule
 from symgd.notes.builder import Builder
 from symgd.notes.topics.layer_notes import (
-    Panel,
     Shown,
-    curves_figure,
-    layer_source,
-    page_break,
+    accuracy_run,
+    layer_topic,
     run_layer,
     show_chain,
     show_definition,
     show_display,
     show_numbers,
+    training_figure,
 )
-from symgd.training import make_optimizer, train_network
+from symgd.training import make_optimizer
 
 __all__ = ["EXAMPLE", "build", "example_layer", "flipped_numbers", "worked_example"]
 
@@ -40,6 +39,14 @@ EXAMPLE = {
     "delta": [[1.0, 0.0], [-1.0, 2.0]],
 }
 _ARCH, _EPOCHS, _RATE, _BATCH = "conv(8,3),relu,maxpool(2),flatten,dense(10)", 25, 0.01, 64
+
+#: The rows this note adds to the notation table: symbol, meaning.
+_NOTATION = (
+    (r"\mathbf{A},\ a_{c,r,s}", "the layer's input (channels, rows, columns)"),
+    (r"\mathbf{K},\ K_{o,c,p,q}", "kernels: output channel, input channel, offsets"),
+    (r"\star", "cross-correlation (slide, multiply, sum; no flip)"),
+    (r"\ast", "full convolution (the kernel flipped, the input padded)"),
+)
 
 
 def example_layer() -> Layer:
@@ -109,10 +116,6 @@ def flipped_numbers(example: dict = EXAMPLE) -> dict[str, numpy.ndarray]:
 def _derivation(b: Builder) -> None:
     rule = convolution_rule("valid")
     kernel_chain, bias_chain, input_chain = rule.chains
-    b.note(r"\mathbf{A},\ a_{c,r,s}", "the layer's input (channels, rows, columns)")
-    b.note(r"\mathbf{K},\ K_{o,c,p,q}", "kernels: output channel, input channel, offsets")
-    b.note(r"\star", "cross-correlation (slide, multiply, sum; no flip)")
-    b.note(r"\ast", "full convolution (the kernel flipped, the input padded)")
     b.section("A convolutional layer in index notation")
     b.say(
         "A convolutional layer slides each kernel {0} over the {1} input channels of {2} and "
@@ -253,26 +256,11 @@ def _example(b: Builder) -> None:
 
 def _training(b: Builder) -> None:
     X_train, X_test, y_train, y_test = digits_dataset()
-    X_train, X_test = X_train.reshape(-1, 1, 8, 8), X_test.reshape(-1, 1, 8, 8)
+    images = (X_train.reshape(-1, 1, 8, 8), X_test.reshape(-1, 1, 8, 8), y_train, y_test)
     compiled = compile_architecture(architecture(_ARCH, (1, 8, 8)))
-    accuracy: list[float] = []
-
-    def test_accuracy(info) -> None:
-        accuracy.append(float(numpy.mean(compiled.predict(info.theta, X_test) == y_test)))
-
-    result = train_network(
-        compiled,
-        X_train,
-        compiled.targets(y_train),
-        optimizer=make_optimizer("adam", _RATE),
-        epochs=_EPOCHS,
-        batch_size=_BATCH,
-        init_seed=0,
-        seed=0,
-        progress=False,
-        callbacks=[test_accuracy],
+    result, accuracy = accuracy_run(
+        compiled, images, make_optimizer("adam", _RATE), epochs=_EPOCHS, batch_size=_BATCH
     )
-    epochs = numpy.arange(len(result.loss_history))
     b.section("Training a small convolutional network on digits")
     b.say(
         "The layer above, with 8 kernels of side 3, a ReLU, 2 by 2 max pooling and a dense "
@@ -291,43 +279,26 @@ def _training(b: Builder) -> None:
     b.figure(
         "training",
         caption,
-        lambda path: curves_figure(
-            [
-                Panel(
-                    "Training loss",
-                    "epoch",
-                    "cross-entropy",
-                    {"training set": (epochs, result.loss_history)},
-                    log=True,
-                ),
-                Panel(
-                    "Test accuracy",
-                    "epoch",
-                    "accuracy",
-                    {"360 test images": (epochs[1:], accuracy)},
-                ),
-            ],
-            path,
+        lambda path: training_figure(
+            {"training set": result.loss_history}, {"360 test images": accuracy}, path
         ),
         width=0.95,
     )
 
 
 def build(b: Builder) -> str:
-    _derivation(b)
-    _example(b)
-    if b.trains:
-        _training(b)
-    if b.with_code:
-        page_break(b)
-        b.section("The code that runs")
-        b.say(
+    return layer_topic(
+        b,
+        title="Backpropagation through a convolutional layer",
+        notation=_NOTATION,
+        sections=(_derivation, _example),
+        figures=_training,
+        layer=example_layer(),
+        code_caption="The convolutional layer in NumPy",
+        code_intro=(
             "The generated NumPy code of the worked example's layer, forward then backward, as "
             "the compiled network runs it (inputs along axis 0, then channel, row, column; the "
-            "error signal from above is {0}, the one sent back {1}, the kernel's gradient {2}):",
-            r"\texttt{g1}",
-            r"\texttt{g0}",
-            r"\texttt{dK1}",
-        )
-        b.code("The convolutional layer in NumPy", layer_source(example_layer()))
-    return "Backpropagation through a convolutional layer"
+            "error signal from above is {0}, the one sent back {1}, the kernel's gradient {2}):"
+        ),
+        code_terms=(r"\texttt{g1}", r"\texttt{g0}", r"\texttt{dK1}"),
+    )

@@ -7,6 +7,10 @@ r"""Shared pieces of the layer notes (``cnn-backprop``, ``rnn-bptt``, ``batch-no
   (forward, then backward) as one readable function, and that function run on numbers, so the
   worked examples are computed by the code that trains.
 * :func:`show_numbers`: a worked example's arrays as matrices, in an unnumbered display.
+* :func:`layer_topic`: the shape every layer note shares: its sections, its figures when the
+  note trains, then the layer's generated code on a page of its own.
+* :func:`accuracy_run`, :func:`numbered` and :func:`training_figure`: the figures' seeded
+  training runs, scored on the test set after each epoch, and their curves.
 
 Example:
     >>> from symgd.define.architecture import architecture
@@ -24,9 +28,10 @@ from __future__ import annotations
 
 import importlib
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy
@@ -41,20 +46,26 @@ from symgd.derivation.layer_check import Chain, CheckCase, check_chains
 from symgd.notes.builder import Builder
 from symgd.notes.document import PartialDerivative, Rendered
 from symgd.render.network_notation import index_latex
+from symgd.training import TrainResult, train_network
+from symgd.training.transforms import GradientTransformation
 
 __all__ = [
     "Panel",
     "Shown",
+    "accuracy_run",
     "curves_figure",
     "layer_source",
+    "layer_topic",
     "matrix_latex",
     "number_latex",
+    "numbered",
     "page_break",
     "run_layer",
     "show_chain",
     "show_definition",
     "show_display",
     "show_numbers",
+    "training_figure",
 ]
 
 #: Characters of the generated comments that pdflatex's ``verbatim`` cannot set, in ASCII.
@@ -255,3 +266,141 @@ def curves_figure(panels: Sequence[Panel], path: Path) -> Path:
         figure.tight_layout()
     FigureCanvasAgg(figure).print_png(path)
     return path
+
+
+def numbered(
+    series: Mapping[str, Sequence[float]], first: int = 0
+) -> dict[str, tuple[numpy.ndarray, Sequence[float]]]:
+    """Each named series against its count (epoch or update), counted from ``first``.
+
+    Example:
+        >>> numbered({"loss": [0.9, 0.5, 0.2]}, first=1)["loss"][0].tolist()
+        [1, 2, 3]
+    """
+    return {name: (numpy.arange(first, first + len(ys)), ys) for name, ys in series.items()}
+
+
+def training_figure(
+    losses: Mapping[str, Sequence[float]],
+    accuracies: Mapping[str, Sequence[float]],
+    path: Path,
+    *,
+    accuracy_label: str = "accuracy",
+) -> Path:
+    """Training loss (log scale, from epoch 0) beside test accuracy (after each epoch)."""
+    return curves_figure(
+        [
+            Panel("Training loss", "epoch", "cross-entropy", numbered(losses), log=True),
+            Panel("Test accuracy", "epoch", accuracy_label, numbered(accuracies, first=1)),
+        ],
+        path,
+    )
+
+
+def accuracy_run(
+    compiled: Any,
+    data: Sequence[numpy.ndarray],
+    optimizer: GradientTransformation,
+    *,
+    epochs: int,
+    batch_size: int,
+) -> tuple[TrainResult, list[float]]:
+    """Train a classifier from the seeded start, scoring it on the test set after each epoch.
+
+    Args:
+        compiled: A compiled classifier (:func:`symgd.compile.architecture.compile_architecture`).
+        data: ``X_train, X_test, y_train, y_test``.
+        optimizer: From :func:`symgd.training.make_optimizer`.
+        epochs: Passes over the training set.
+        batch_size: Examples per update.
+
+    Returns:
+        The training result and the test accuracy after each epoch.
+
+    Example:
+        >>> from symgd.compile.architecture import compile_architecture
+        >>> from symgd.define.architecture import architecture
+        >>> from symgd.training import make_optimizer
+        >>> X = numpy.array([[0.0, 1.0], [1.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+        >>> y = numpy.array([0, 1, 0, 1])
+        >>> compiled = compile_architecture(architecture("dense(2)", (2,)))
+        >>> result, accuracy = accuracy_run(
+        ...     compiled, (X, X, y, y), make_optimizer("sgd", 0.5), epochs=3, batch_size=2
+        ... )
+        >>> len(accuracy), accuracy[-1]
+        (3, 1.0)
+    """
+    X_train, X_test, y_train, y_test = data
+    accuracy: list[float] = []
+
+    def test_accuracy(info) -> None:
+        accuracy.append(float(numpy.mean(compiled.predict(info.theta, X_test) == y_test)))
+
+    result = train_network(
+        compiled,
+        X_train,
+        compiled.targets(y_train),
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        init_seed=0,
+        seed=0,
+        progress=False,
+        callbacks=[test_accuracy],
+    )
+    return result, accuracy
+
+
+def layer_topic(
+    b: Builder,
+    *,
+    title: str,
+    notation: Sequence[tuple[str, str]],
+    sections: Sequence[Callable[[Builder], None]],
+    figures: Callable[[Builder], None],
+    layer: Layer,
+    code_caption: str,
+    code_intro: str,
+    code_terms: Sequence[str] = (),
+) -> str:
+    r"""A layer note: notation, its sections, its figures when it trains, the code that runs.
+
+    ``notation`` holds the rows ``(symbol, meaning)`` the note adds to its notation table.
+    The listing goes on a fresh page, after a section that introduces it with ``code_intro``
+    (a :meth:`~symgd.notes.builder.Builder.say` text whose ``{0}``, ``{1}`` … are
+    ``code_terms``).
+
+    Returns:
+        ``title``, as a topic's ``build`` returns it.
+
+    Example:
+        >>> from symgd.define.architecture import architecture
+        >>> from symgd.notes.document import Notation
+        >>> b = Builder("demo", Notation(), None)
+        >>> layer_topic(
+        ...     b,
+        ...     title="A demo",
+        ...     notation=[("g_{i}", "gradient from the layers above")],
+        ...     sections=[lambda b: b.section("The layer")],
+        ...     figures=lambda b: b.section("Never drawn: nothing trains without a folder"),
+        ...     layer=architecture("batchnorm,dense(1)", (1,), loss="mse").layers[0],
+        ...     code_caption="The layer in NumPy",
+        ...     code_intro="Forward, then backward ({0} comes from above):",
+        ...     code_terms=[r"\texttt{g1}"],
+        ... )
+        'A demo'
+        >>> [section.heading for section in b.finish("A demo").sections]
+        ['The layer', 'The code that runs']
+    """
+    for symbol, meaning in notation:
+        b.note(symbol, meaning)
+    for section in sections:
+        section(b)
+    if b.trains:
+        figures(b)
+    if b.with_code:
+        page_break(b)
+        b.section("The code that runs")
+        b.say(code_intro, *code_terms)
+        b.code(code_caption, layer_source(layer))
+    return title

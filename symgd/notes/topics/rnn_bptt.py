@@ -20,9 +20,9 @@ from symgd.notes.topics.layer_notes import (
     Panel,
     Shown,
     curves_figure,
-    layer_source,
+    layer_topic,
     number_latex,
-    page_break,
+    numbered,
     run_layer,
     show_chain,
     show_definition,
@@ -39,6 +39,13 @@ EXAMPLE = {"x": [1.0, -0.5, 2.0], "u": 0.5, "w": 0.8, "b": 0.1, "g": 1.0}
 _SCALES, _UNITS, _LENGTH = (0.5, 1.0, 3.0), 16, 40
 #: The clipping runs: recurrent weights 1.6 times an orthogonal matrix, plain SGD.
 _CLIP_SCALE, _CLIP_RATE, _CLIP_NORM, _CLIP_EPOCHS, _CLIP_BATCH = 1.6, 0.5, 1.0, 30, 32
+
+#: The rows this note adds to the notation table: symbol, meaning.
+_NOTATION = (
+    (r"\boldsymbol{h}_{t},\ h_{t,p}", "state after a step, and one of its entries"),
+    (r"\delta_{t,p}", "error signal of a pre-activation at a step"),
+    (r"g_{p}", "gradient of the loss by the last state, from the layers above"),
+)
 
 
 def example_layer(steps: int = 3, units: int = 1) -> Layer:
@@ -160,9 +167,6 @@ def clipping_runs() -> dict[str, object]:
 def _derivation(b: Builder) -> None:
     rule = rnn_rule()
     output, recursion, weight, input_weight, bias, by_input, jacobian = rule.chains
-    b.note(r"\boldsymbol{h}_{t},\ h_{t,p}", "state after a step, and one of its entries")
-    b.note(r"\delta_{t,p}", "error signal of a pre-activation at a step")
-    b.note(r"g_{p}", "gradient of the loss by the last state, from the layers above")
     b.section("An Elman network")
     b.say(
         "A recurrent layer reads a sequence {0} one step at a time and carries a state {1} "
@@ -336,10 +340,9 @@ def _figures(b: Builder) -> None:
                     "Gradient through time",
                     "steps back, $T - t$",
                     r"$\Vert \partial h_T / \partial h_t \Vert_2$",
-                    {
-                        rf"$\mathbf{{W}} = {scale:g}\,\mathbf{{Q}}$": (numpy.arange(len(n)), n)
-                        for scale, n in norms.items()
-                    },
+                    numbered(
+                        {rf"$\mathbf{{W}} = {s:g}\,\mathbf{{Q}}$": n for s, n in norms.items()}
+                    ),
                     log=True,
                 )
             ],
@@ -383,17 +386,18 @@ def _figures(b: Builder) -> None:
     )
 
     def draw(path):
-        curves = {
-            n: (numpy.arange(len(r.loss_history)), r.loss_history) for n, (r, _) in runs.items()
-        }
-        gradients = {
-            n: (numpy.arange(1, len(r.gradient_norm_history) + 1), r.gradient_norm_history)
-            for n, (r, _) in runs.items()
-        }
+        losses = {name: result.loss_history for name, (result, _) in runs.items()}
+        gradients = {name: result.gradient_norm_history for name, (result, _) in runs.items()}
         return curves_figure(
             [
-                Panel("Training loss", "epoch", "mean squared error", curves, log=True),
-                Panel("Gradient norm before clipping", "update", "norm", gradients, log=True),
+                Panel("Training loss", "epoch", "mean squared error", numbered(losses), log=True),
+                Panel(
+                    "Gradient norm before clipping",
+                    "update",
+                    "norm",
+                    numbered(gradients, first=1),
+                    log=True,
+                ),
             ],
             path,
         )
@@ -414,19 +418,18 @@ def _figures(b: Builder) -> None:
 
 
 def build(b: Builder) -> str:
-    _derivation(b)
-    _example(b)
-    if b.trains:
-        _figures(b)
-    if b.with_code:
-        page_break(b)
-        b.section("The code that runs")
-        b.say(
+    return layer_topic(
+        b,
+        title="Back-propagation through time in a recurrent network",
+        notation=_NOTATION,
+        sections=(_derivation, _example),
+        figures=_figures,
+        layer=example_layer(),
+        code_caption="The recurrent layer in NumPy",
+        code_intro=(
             "The generated NumPy code of the recurrent layer, forward then backward through "
             "time, as the compiled network runs it (examples along axis 0, then steps, then "
-            "units; {0} holds every state, {1} every step's error signal):",
-            r"\texttt{h1}",
-            r"\texttt{delta1}",
-        )
-        b.code("The recurrent layer in NumPy", layer_source(example_layer()))
-    return "Back-propagation through time in a recurrent network"
+            "units; {0} holds every state, {1} every step's error signal):"
+        ),
+        code_terms=(r"\texttt{h1}", r"\texttt{delta1}"),
+    )
