@@ -43,8 +43,6 @@ STRATEGIES = ("einsum", "im2col")
 #: searching for a path on every call (a third of the time of a small convolution).
 _PAIR = 'optimize=["einsum_path", (0, 1)]'
 
-_KINDS = ("conv", "maxpool", "avgpool", "flatten", "dense", "activation")
-
 
 def forward_lines(layer: Layer, k: int, training: bool, *, strategy: str = "einsum") -> list[str]:
     """Source lines computing ``a{k}`` from ``a{k-1}`` (``training`` changes nothing here).
@@ -68,33 +66,7 @@ def forward_lines(layer: Layer, k: int, training: bool, *, strategy: str = "eins
         ['a1 = a0 @ W1.T', 'a1 += b1']
     """
     _check(layer, strategy)
-    a, a_in = f"a{k}", f"a{k - 1}"
-    head = f"# {layer.text}: {_describe(layer)}"
-    if layer.kind == "conv":
-        return [head, *_conv_forward(layer, k, strategy)]
-    if layer.kind in ("maxpool", "avgpool"):
-        c, h, w = layer.input_shape
-        s, (_, H, W) = layer.size, layer.output_shape
-        crop = f"{a_in}[:, :, :{H * s}, :{W * s}]" if (H * s, W * s) != (h, w) else a_in
-        blocks = f"{crop}.reshape(-1, {c}, {H}, {s}, {W}, {s})"
-        if layer.kind == "avgpool":
-            return [head, f"{a} = {blocks}.mean(axis=(3, 5))"]
-        return [
-            f"{head}; ties: the first maximum in row-major order",
-            f"windows{k} = {blocks}.transpose(0, 1, 2, 4, 3, 5)",
-            f"windows{k} = windows{k}.reshape(-1, {c}, {H}, {W}, {s * s})",
-            f"first{k} = windows{k}.argmax(axis=4)",
-            f"{a} = numpy.take_along_axis(windows{k}, first{k}[..., None], axis=4)[..., 0]",
-        ]
-    if layer.kind == "flatten":
-        return [head, f"{a} = {a_in}.reshape({a_in}.shape[0], -1)"]
-    if layer.kind == "dense":
-        return [head, f"{a} = {a_in} @ W{layer.index}.T", f"{a} += b{layer.index}"]
-    sigma = layer.activation
-    if sigma.expression == PREACTIVATION:
-        return [head, f"{a} = {a_in}"]
-    code = elementwise(NetworkPrinter(), sigma.expression, {PREACTIVATION: array(a_in)})
-    return [head, f"{a} = {code}"]
+    return [f"# {layer.text}: {_describe(layer)}", *_LINES[layer.kind][0](layer, k, strategy)]
 
 
 def backward_lines(
@@ -115,42 +87,23 @@ def backward_lines(
         ValueError: A layer kind this module does not compile, or an unknown strategy.
 
     Example:
+        The activation's derivative, printed from SymPy in terms of its output:
+
         >>> from symgd.define.architecture import architecture
-        >>> layer = architecture("dense(3)", (2,), loss="mse").layers[0]
-        >>> backward_lines(layer, 1, True)[1:]
-        ['numpy.dot(g1.T, a0, out=dW1)', 'numpy.sum(g1, axis=0, out=db1)', 'g0 = g1 @ W1']
+        >>> tanh = architecture("dense(3),tanh", (2,), loss="mse").layers[1]
+        >>> backward_lines(tanh, 2, True)
+        ["# tanh backward: σ'= 1 - a**2", 'g1 = g2 * (1 - a2**2)']
+        >>> backward_lines(tanh, 2, False)  # no parameters, no input gradient asked
+        []
     """
     _check(layer, strategy)
-    g, g_in = f"g{k}", f"g{k - 1}"
-    if layer.kind == "conv":
-        return _conv_backward(layer, k, needs_input_gradient, strategy)
-    if layer.kind == "dense":
-        lines = [
-            f"# {layer.text} backward: dW = δᵀ a, db = Σ δ, δ_in = δ W",
-            f"numpy.dot({g}.T, a{k - 1}, out=dW{layer.index})",
-            f"numpy.sum({g}, axis=0, out=db{layer.index})",
-        ]
-        return lines + ([f"{g_in} = {g} @ W{layer.index}"] if needs_input_gradient else [])
-    if not needs_input_gradient:
+    if not (needs_input_gradient or layer.parameters):
         return []
-    if layer.kind == "flatten":
-        shape = ", ".join(map(str, layer.input_shape))
-        return [f"# {layer.text} backward: back to images", f"{g_in} = {g}.reshape(-1, {shape})"]
-    if layer.kind in ("maxpool", "avgpool"):
-        return _pool_backward(layer, k)
-    sigma = layer.activation
-    if sigma.expression == PREACTIVATION:
-        return [f"# {layer.text} backward: the identity", f"{g_in} = {g}"]
-    local = elementwise(
-        NetworkPrinter(),
-        sigma.backward_form,
-        {PREACTIVATION: array(f"a{k - 1}"), OUTPUT: array(f"a{k}")},
-    )
-    return [f"# {layer.text} backward: σ'= {sigma.backward_form}", f"{g_in} = {g} * ({local})"]
+    return _LINES[layer.kind][1](layer, k, needs_input_gradient, strategy)
 
 
 def _check(layer: Layer, strategy: str) -> None:
-    if layer.kind not in _KINDS:
+    if layer.kind not in _LINES:
         raise ValueError(f"layer kind {layer.kind!r} is not compiled by symgd.compile.conv_code")
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown convolution strategy {strategy!r}; known: einsum, im2col")
@@ -166,7 +119,10 @@ def _describe(layer: Layer) -> str:
         )
     s = layer.size
     return {
-        "maxpool": f"the largest of each {s}x{s} window (stride {s}), {shapes}",
+        "maxpool": (
+            f"the largest of each {s}x{s} window (stride {s}), {shapes}; "
+            "ties: the first maximum in row-major order"
+        ),
         "avgpool": f"the mean of each {s}x{s} window (stride {s}), {shapes}",
         "flatten": f"each example's array as one row, {shapes}",
         "dense": f"z = a W{layer.index}^T + b{layer.index}, {shapes}",
@@ -249,7 +205,23 @@ def _conv_backward(layer: Layer, k: int, needs_input_gradient: bool, strategy: s
     ]
 
 
-def _pool_backward(layer: Layer, k: int) -> list[str]:
+def _pool_forward(layer: Layer, k: int, strategy: str) -> list[str]:
+    c, h, w = layer.input_shape
+    s, (_, H, W) = layer.size, layer.output_shape
+    a, a_in = f"a{k}", f"a{k - 1}"
+    crop = f"{a_in}[:, :, :{H * s}, :{W * s}]" if (H * s, W * s) != (h, w) else a_in
+    blocks = f"{crop}.reshape(-1, {c}, {H}, {s}, {W}, {s})"
+    if layer.kind == "avgpool":
+        return [f"{a} = {blocks}.mean(axis=(3, 5))"]
+    return [
+        f"windows{k} = {blocks}.transpose(0, 1, 2, 4, 3, 5)",
+        f"windows{k} = windows{k}.reshape(-1, {c}, {H}, {W}, {s * s})",
+        f"first{k} = windows{k}.argmax(axis=4)",
+        f"{a} = numpy.take_along_axis(windows{k}, first{k}[..., None], axis=4)[..., 0]",
+    ]
+
+
+def _pool_backward(layer: Layer, k: int, needs_input_gradient: bool, strategy: str) -> list[str]:
     c, h, w = layer.input_shape
     s, (_, H, W) = layer.size, layer.output_shape
     g, g_in = f"g{k}", f"g{k - 1}"
@@ -277,3 +249,61 @@ def _pool_backward(layer: Layer, k: int) -> list[str]:
         f"{g_in} = numpy.zeros(({g}.shape[0], {c}, {h}, {w}))",
         f"{g_in}[:, :, :{H * s}, :{W * s}] = {value}",
     ]
+
+
+def _flatten_forward(layer: Layer, k: int, strategy: str) -> list[str]:
+    return [f"a{k} = a{k - 1}.reshape(a{k - 1}.shape[0], -1)"]
+
+
+def _flatten_backward(layer: Layer, k: int, needs_input_gradient: bool, strategy: str) -> list[str]:
+    shape = ", ".join(map(str, layer.input_shape))
+    return [f"# {layer.text} backward: back to images", f"g{k - 1} = g{k}.reshape(-1, {shape})"]
+
+
+def _dense_forward(layer: Layer, k: int, strategy: str) -> list[str]:
+    return [f"a{k} = a{k - 1} @ W{layer.index}.T", f"a{k} += b{layer.index}"]
+
+
+def _dense_backward(layer: Layer, k: int, needs_input_gradient: bool, strategy: str) -> list[str]:
+    g, n = f"g{k}", layer.index
+    lines = [
+        f"# {layer.text} backward: dW = δᵀ a, db = Σ δ, δ_in = δ W",
+        f"numpy.dot({g}.T, a{k - 1}, out=dW{n})",
+        f"numpy.sum({g}, axis=0, out=db{n})",
+    ]
+    return lines + ([f"g{k - 1} = {g} @ W{n}"] if needs_input_gradient else [])
+
+
+def _activation_forward(layer: Layer, k: int, strategy: str) -> list[str]:
+    sigma, a_in = layer.activation, f"a{k - 1}"
+    if sigma.expression == PREACTIVATION:
+        return [f"a{k} = {a_in}"]
+    return [
+        f"a{k} = {elementwise(NetworkPrinter(), sigma.expression, {PREACTIVATION: array(a_in)})}"
+    ]
+
+
+def _activation_backward(
+    layer: Layer, k: int, needs_input_gradient: bool, strategy: str
+) -> list[str]:
+    sigma, g, g_in = layer.activation, f"g{k}", f"g{k - 1}"
+    if sigma.expression == PREACTIVATION:
+        return [f"# {layer.text} backward: the identity", f"{g_in} = {g}"]
+    local = elementwise(
+        NetworkPrinter(),
+        sigma.backward_form,
+        {PREACTIVATION: array(f"a{k - 1}"), OUTPUT: array(f"a{k}")},
+    )
+    return [f"# {layer.text} backward: σ'= {sigma.backward_form}", f"{g_in} = {g} * ({local})"]
+
+
+#: Each layer kind's ``(forward, backward)`` line writers; the forward lines follow a comment
+#: naming the layer, the backward ones are asked for only where there is something to compute.
+_LINES = {
+    "conv": (_conv_forward, _conv_backward),
+    "maxpool": (_pool_forward, _pool_backward),
+    "avgpool": (_pool_forward, _pool_backward),
+    "flatten": (_flatten_forward, _flatten_backward),
+    "dense": (_dense_forward, _dense_backward),
+    "activation": (_activation_forward, _activation_backward),
+}

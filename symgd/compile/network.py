@@ -26,10 +26,10 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy
 
@@ -38,9 +38,9 @@ from symgd.compile.codegen import check_dtype
 from symgd.compile.jax_backend import export_jax, load_jax, network_source_jax, require_jax
 from symgd.compile.layers import array, elementwise, network_module, output_and_loss
 from symgd.compile.loader import generated, load_source
-from symgd.compile.numeric import NUMERIC_HELPERS
 from symgd.compile.printer import NetworkPrinter
-from symgd.define import OUTPUT, PREACTIVATION, PROBABILITY, TARGET, Activation, Network
+from symgd.compile.standalone import standalone_module
+from symgd.define import OUTPUT, PREACTIVATION, PROBABILITY, TARGET, Activation, Loss, Network
 from symgd.derivation import output_error
 
 
@@ -69,8 +69,116 @@ def one_hot(labels: numpy.ndarray, classes: int) -> numpy.ndarray:
     return out
 
 
+def predictions(loss: Loss, outputs: numpy.ndarray) -> numpy.ndarray:
+    """Class labels (softmax: arg max; binary: ``p > 1/2``) or the outputs (squared error).
+
+    Args:
+        loss: The network's loss.
+        outputs: Its outputs, one row per example (probabilities for cross-entropy losses).
+
+    Example:
+        >>> from symgd.define import loss
+        >>> predictions(loss("bce"), numpy.array([[0.2], [0.7]]))
+        array([0, 1])
+    """
+    if loss.kind == "softmax":
+        return numpy.argmax(outputs, axis=1)
+    if loss.on_logits:
+        labels = (outputs > 0.5).astype(numpy.int64)
+        return labels[:, 0] if labels.shape[1] == 1 else labels
+    return outputs
+
+
+def batch_objective(
+    function: Callable,
+    X: numpy.ndarray,
+    Y: numpy.ndarray,
+    outputs: int,
+    check_inputs: Callable[[numpy.ndarray], None],
+    *extra: object,
+) -> Callable[[numpy.ndarray, numpy.ndarray | slice], tuple[float, numpy.ndarray]]:
+    """``(theta, examples) -> function(theta, X[examples], Y[examples], *extra)``.
+
+    Args:
+        function: A generated ``loss_and_gradient``.
+        X: The examples along axis 0 (converted to contiguous float64 once).
+        Y: Their targets, one row per example, ``outputs`` columns.
+        outputs: The number of output units.
+        check_inputs: Raises ``ValueError`` for an ``X`` of the wrong shape.
+        extra: Further arguments of ``function`` (batch norm's running averages).
+
+    Raises:
+        ValueError: From ``check_inputs``, or ``Y`` not ``(m, outputs)``.
+
+    Example:
+        >>> batch_objective(print, numpy.ones((2, 3)), numpy.ones((2, 2)), 1, len)
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Y must have shape (2, 1) (one row per example, ...), got (2, 2)
+    """
+    X = numpy.ascontiguousarray(X, dtype=numpy.float64)
+    Y = numpy.ascontiguousarray(Y, dtype=numpy.float64)
+    check_inputs(X)
+    if Y.shape != (X.shape[0], outputs):
+        raise ValueError(
+            f"Y must have shape ({X.shape[0]}, {outputs}) (one row per example, one column "
+            f"per output unit), got {Y.shape}"
+        )
+
+    def loss_and_gradient(theta, examples):
+        return function(theta, X[examples], Y[examples], *extra)
+
+    return loss_and_gradient
+
+
+class _CompiledLayers:
+    """What a compiled network and a compiled layer stack do alike, given ``source``,
+    ``blocks``, ``loss_and_gradient`` and the two hooks :attr:`_definition` (what was compiled,
+    with its ``loss``) and :attr:`_output_units`."""
+
+    source: str
+    blocks: tuple[tuple[str, slice, tuple[int, ...]], ...]
+    loss_and_gradient: Callable
+
+    @property
+    def _definition(self) -> Network | Any:
+        raise NotImplementedError
+
+    @property
+    def _output_units(self) -> int:
+        raise NotImplementedError
+
+    def gradient(self, theta: numpy.ndarray, X: numpy.ndarray, Y: numpy.ndarray) -> numpy.ndarray:
+        """``∇J`` as a flat vector."""
+        return self.loss_and_gradient(theta, X, Y)[1]
+
+    def views(self, theta: numpy.ndarray) -> dict[str, numpy.ndarray]:
+        """``{"W1": …, "b1": …}``: views into ``theta`` (writing to them changes ``theta``)."""
+        return {name: theta[part].reshape(shape) for name, part, shape in self.blocks}
+
+    def targets(self, labels: numpy.ndarray) -> numpy.ndarray:
+        """``Y`` from labels: one-hot for softmax, a column for one-output networks."""
+        labels = numpy.asarray(labels)
+        if self._definition.loss.kind == "softmax":
+            return one_hot(labels, self._output_units)
+        Y = numpy.asarray(labels, dtype=numpy.float64)
+        return Y.reshape(-1, 1) if Y.ndim == 1 else Y
+
+    def export(self, path: str | Path | None = None) -> str:
+        """The generated code as a standalone module that needs only NumPy.
+
+        Args:
+            path: Where to write it (optional).
+
+        Returns:
+            The module source.
+        """
+        return standalone_module(self.source, repr(self._definition), path)
+
+
 @dataclass(frozen=True)
-class CompiledNetwork:
+class CompiledNetwork(_CompiledLayers):
     """A network's forward pass, loss and gradient as generated NumPy code.
 
     Attributes:
@@ -93,13 +201,13 @@ class CompiledNetwork:
         "forward", "``(theta, X) ->`` outputs: probabilities (cross-entropy losses) or ``a⁽ᴸ⁾``."
     )
 
-    def gradient(self, theta: numpy.ndarray, X: numpy.ndarray, Y: numpy.ndarray) -> numpy.ndarray:
-        """``∇J`` as a flat vector."""
-        return self.loss_and_gradient(theta, X, Y)[1]
+    @property
+    def _definition(self) -> Network:
+        return self.network
 
-    def views(self, theta: numpy.ndarray) -> dict[str, numpy.ndarray]:
-        """``{"W1": …, "b1": …}``: views into ``theta`` (writing to them changes ``theta``)."""
-        return {name: theta[part].reshape(shape) for name, part, shape in self.blocks}
+    @property
+    def _output_units(self) -> int:
+        return self.network.sizes[-1]
 
     def initial_theta(self, seed: int = 0) -> numpy.ndarray:
         r"""Seeded starting parameters: Glorot-uniform weights (He for ReLU-like), zero biases.
@@ -120,21 +228,7 @@ class CompiledNetwork:
 
     def predict(self, theta: numpy.ndarray, X: numpy.ndarray) -> numpy.ndarray:
         """Class labels (softmax: arg max; binary: ``p > 1/2``) or the outputs (squared error)."""
-        outputs = self.forward(theta, X)
-        if self.network.loss.kind == "softmax":
-            return numpy.argmax(outputs, axis=1)
-        if self.network.loss.on_logits:
-            labels = (outputs > 0.5).astype(numpy.int64)
-            return labels[:, 0] if labels.shape[1] == 1 else labels
-        return outputs
-
-    def targets(self, labels: numpy.ndarray) -> numpy.ndarray:
-        """``Y`` from labels: one-hot for softmax, a column for one-output networks."""
-        labels = numpy.asarray(labels)
-        if self.network.loss.kind == "softmax":
-            return one_hot(labels, self.network.sizes[-1])
-        Y = numpy.asarray(labels, dtype=numpy.float64)
-        return Y.reshape(-1, 1) if Y.ndim == 1 else Y
+        return predictions(self.network.loss, self.forward(theta, X))
 
     def objective(
         self, X: numpy.ndarray, Y: numpy.ndarray
@@ -150,46 +244,13 @@ class CompiledNetwork:
             >>> numpy.allclose(function(theta, slice(0, 2))[1], compiled.gradient(theta, X, Y))
             True
         """
-        X = numpy.ascontiguousarray(X, dtype=numpy.float64)
-        Y = numpy.ascontiguousarray(Y, dtype=numpy.float64)
         sizes = self.network.sizes
-        if X.ndim != 2 or X.shape[1] != sizes[0]:
-            raise ValueError(f"X must have {sizes[0]} columns (the input size), got {X.shape}")
-        if Y.shape != (X.shape[0], sizes[-1]):
-            raise ValueError(
-                f"Y must have shape ({X.shape[0]}, {sizes[-1]}) (one row per example, one "
-                f"column per output unit), got {Y.shape}"
-            )
-        function = self.loss_and_gradient
 
-        def loss_and_gradient(theta, examples):
-            return function(theta, X[examples], Y[examples])
+        def check_inputs(X: numpy.ndarray) -> None:
+            if X.ndim != 2 or X.shape[1] != sizes[0]:
+                raise ValueError(f"X must have {sizes[0]} columns (the input size), got {X.shape}")
 
-        return loss_and_gradient
-
-    def export(self, path: str | Path | None = None) -> str:
-        """The generated code as a standalone module that needs only NumPy.
-
-        Args:
-            path: Where to write it (optional).
-
-        Returns:
-            The module source.
-        """
-        helpers: dict[str, str] = {}
-        for name, function in NUMERIC_HELPERS.items():
-            if f"{name}(" in self.source:
-                _helper_sources(function, helpers)
-                helpers[name] = f"{name} = {function.__name__}\n"
-        helpers = list(helpers.values())
-        head, _, body = self.source.partition("\n\n\n")
-        parts = [head.rstrip() + "\n", *helpers, body]
-        module = f'"""Generated by symgd: {self.network!r}. Needs only NumPy."""\n\n' + "\n\n".join(
-            parts
-        )
-        if path is not None:
-            Path(path).write_text(module, encoding="utf-8")
-        return module
+        return batch_objective(self.loss_and_gradient, X, Y, sizes[-1], check_inputs)
 
     def __repr__(self) -> str:
         return f"CompiledNetwork({self.network!r}, {self.network.parameter_count} parameters)"
@@ -220,47 +281,6 @@ class JaxCompiledNetwork(CompiledNetwork):
     def __repr__(self) -> str:
         count, name = self.network.parameter_count, self.dtype.__name__
         return f"JaxCompiledNetwork({self.network!r}, {count} parameters, {name})"
-
-
-def _helper_sources(function: Callable, found: dict[str, str]) -> None:
-    """The source of a NumPy helper and of the module-level functions and constants it uses."""
-    if function.__name__ in found:
-        return
-    found[function.__name__] = ""  # placeholder against cycles; filled in after dependencies
-    codes = [function.__code__]
-    names: list[str] = []
-    while codes:
-        code = codes.pop()
-        names += code.co_names
-        codes += [c for c in code.co_consts if inspect.iscode(c)]
-    for name in dict.fromkeys(names):
-        value = function.__globals__.get(name)
-        if inspect.isfunction(value) and value.__module__ == function.__module__:
-            _helper_sources(value, found)
-        elif name not in found and name not in function.__globals__.get("__builtins__", {}):
-            literal = _literal(value)
-            if literal is not None:
-                found[name] = f"{name} = {literal}\n"
-    found[function.__name__] = inspect.getsource(function).rstrip() + "\n"
-
-
-def _literal(value: object) -> str | None:
-    """Python source for a helper's constant (numbers, strings, NumPy types, tuples, dicts)."""
-    if isinstance(value, bool | int | str) or value is None:
-        return repr(value)
-    if isinstance(value, float | numpy.floating):
-        return repr(float(value))
-    if isinstance(value, type) and getattr(numpy, value.__name__, None) is value:
-        return f"numpy.{value.__name__}"
-    if isinstance(value, tuple):
-        items = [_literal(v) for v in value]
-        return None if None in items else "(" + "".join(f"{i}, " for i in items) + ")"
-    if isinstance(value, dict):
-        pairs = [(_literal(k), _literal(v)) for k, v in value.items()]
-        if any(k is None or v is None for k, v in pairs):
-            return None
-        return "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"
-    return None
 
 
 def compile_network(
