@@ -130,6 +130,15 @@ def test_hessian_text_and_check(loss, params, data, expected):
     assert check.passed, check
 
 
+def test_piecewise_hessian_has_no_impulse():
+    # d/dz of Heaviside is an impulse; almost everywhere (and in every framework) it is 0.
+    hessian = derive_hessian(_derive("sum(Max(0, 1 - y*(X@w)))/m", "w[d]", "X[m,d], y[m]"))
+    w = _named(hessian.derivation, "w")
+    assert tensor_text(hessian.graph, hessian.blocks[w, w]) == "0"
+    gradient = tensor_text(hessian.graph, hessian.derivation.gradient[w])
+    assert "Heaviside" in gradient and "DiracDelta" not in gradient
+
+
 def test_logistic_hessian_is_x_diag_x():
     hessian = derive_hessian(_derive("sum(softplus(-y*(X@w + b)))/m", "w[d], b", "X[m,d], y[m]"))
     w = _named(hessian.derivation, "w")

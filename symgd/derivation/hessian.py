@@ -24,6 +24,7 @@ import sympy
 
 from symgd.define import Shape, TensorGraph
 from symgd.derivation.matrix import MatrixDerivation, _Builder, _tidy, backward
+from symgd.derivation.scalar import without_impulses
 from symgd.display import display_latex
 
 DIRECTION = "_v"
@@ -57,7 +58,7 @@ class _Extract:
         for node in sorted(expr.free_symbols, key=str):
             if not isinstance(node, sympy.Symbol) or not self.depends(node):
                 continue
-            factor = sympy.diff(expr, node)
+            factor = without_impulses(sympy.diff(expr, node))
             if self.depends(factor):
                 raise ValueError("the Hessian expression is not linear in its direction")
             inner = self.symbol(node)

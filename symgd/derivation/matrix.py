@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import sympy
 
 from symgd.define import Operation, Shape, TensorGraph, TensorObjective
+from symgd.derivation.scalar import without_impulses
 from symgd.display import display_latex
 
 _LINEAR = frozenset({"matmul", "outer", "transpose", "sum", "diag"})
@@ -323,7 +324,7 @@ def backward(
         for s in sorted(expr.free_symbols, key=str):
             if not isinstance(s, sympy.Symbol) or not graph.depends(s, targets):
                 continue
-            contribution = bar * sympy.diff(expr, s)
+            contribution = bar * without_impulses(sympy.diff(expr, s))
             if _zero(contribution):
                 continue
             target = graph.shapes.get(s, ())

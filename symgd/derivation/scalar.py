@@ -339,8 +339,18 @@ def almost_everywhere_derivative(expr: sympy.Expr, variable: sympy.Symbol) -> sy
         >>> almost_everywhere_derivative(r * sympy.sign(r), r)
         sign(r)
     """
-    derivative = sympy.diff(as_piecewise(expr), variable)
-    return tidy_cases(derivative.replace(sympy.DiracDelta, lambda *_: sympy.S.Zero))
+    return tidy_cases(without_impulses(sympy.diff(as_piecewise(expr), variable)))
+
+
+def without_impulses(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with every ``DiracDelta`` set to 0: a step's derivative wherever it exists.
+
+    Example:
+        >>> z = sympy.Symbol("z", real=True)
+        >>> without_impulses(sympy.diff(z * sympy.Heaviside(z), z))
+        Heaviside(z)
+    """
+    return expr.replace(sympy.DiracDelta, lambda *_: sympy.S.Zero)
 
 
 def local_derivative(
