@@ -56,6 +56,7 @@ LAYER_CODE = {
     "dense": "symgd.compile.conv_code",
     "activation": "symgd.compile.conv_code",
     "rnn": "symgd.compile.sequence_code",
+    "lstm": "symgd.compile.lstm_code",
     "batchnorm": "symgd.compile.norm_code",
 }
 
@@ -118,8 +119,9 @@ class CompiledArchitecture(_CompiledLayers):
         :math:`r = \sqrt{6/(n_\text{in} + n_\text{out})}` (a kernel's fan-in is
         :math:`c k^2`, its fan-out :math:`C k^2`). An RNN's input weights ``U`` are Glorot; its
         recurrent ``W`` is uniform on :math:`\pm 1/\sqrt{n}` (PyTorch's default), small enough
-        that gradients through time do not explode at the start. Biases and ``beta`` are 0,
-        ``gamma`` is 1.
+        that gradients through time do not explode at the start; so is an LSTM's, whose
+        forget-gate bias starts at 1 (the cell remembers at first). Other biases and ``beta``
+        are 0, ``gamma`` is 1.
         """
         rng = numpy.random.default_rng(seed)
         theta = numpy.zeros(self.architecture.parameter_count)
@@ -131,9 +133,12 @@ class CompiledArchitecture(_CompiledLayers):
             size = part.stop - part.start
             if name.startswith("gamma"):
                 theta[part] = 1.0
-            elif name.startswith("W") and layers[where[name]].kind == "rnn":
-                bound = 1.0 / numpy.sqrt(shape[0])
+            elif name.startswith("W") and layers[where[name]].kind in ("rnn", "lstm"):
+                bound = 1.0 / numpy.sqrt(shape[1])
                 theta[part] = rng.uniform(-bound, bound, size=size)
+            elif name.startswith("b") and layers[where[name]].kind == "lstm":
+                n = layers[where[name]].size
+                theta[part.start + n : part.start + 2 * n] = 1.0  # gates i, f, g, o: f
             elif name.startswith(_DECAYED):
                 receptive = int(numpy.prod(shape[2:]))
                 fan_out, fan_in = shape[0] * receptive, shape[1] * receptive

@@ -22,6 +22,7 @@ from symgd.derivation.layer_rules import (
     dense_rule,
     flatten_rule,
 )
+from symgd.derivation.lstm import lstm_rule
 from symgd.derivation.normalization import batchnorm_rule
 from symgd.derivation.output_error import OutputError, output_error
 from symgd.derivation.pooling import pooling_rule
@@ -67,8 +68,13 @@ def layer_rule(layer: Layer) -> LayerRule:
         return pooling_rule(layer.kind)
     if layer.kind == "activation":
         return activation_rule(layer.activation)
-    rules = {"flatten": flatten_rule, "dense": dense_rule, "batchnorm": batchnorm_rule}
-    rules["rnn"] = rnn_rule
+    rules = {
+        "flatten": flatten_rule,
+        "dense": dense_rule,
+        "batchnorm": batchnorm_rule,
+        "rnn": rnn_rule,
+        "lstm": lstm_rule,
+    }
     return rules[layer.kind]()
 
 

@@ -239,6 +239,7 @@ _KIND_WORDS = {
     "dense": "dense",
     "batchnorm": "batch-norm",
     "rnn": "recurrent",
+    "lstm": "LSTM",
 }
 
 
