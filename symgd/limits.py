@@ -152,9 +152,10 @@ def deadline(seconds: float | None, what: str, advice: str = ADVICE) -> Iterator
     previous_handler = signal.getsignal(signal.SIGALRM)
     previous_left = signal.getitimer(signal.ITIMER_REAL)[0] if outermost else 0.0
     signal.signal(signal.SIGALRM, _alarm)
-    _active.append(me)
-    _arm()
     try:
+        # Inside the try: an outer deadline's alarm may arrive while this one is being set up.
+        _active.append(me)
+        _arm()
         yield
     except _Expired as expired:
         if expired.owner is not me:
@@ -163,7 +164,10 @@ def deadline(seconds: float | None, what: str, advice: str = ADVICE) -> Iterator
     finally:
         me.closing = True
         signal.setitimer(signal.ITIMER_REAL, 0)
-        _active.remove(me)
+        if me in _active:
+            # The deadlines opened inside this block end with it, even one whose own exit an
+            # alarm cut short: left behind, it would expire later inside unrelated work.
+            del _active[_active.index(me) :]
         if _active:
             _arm()
         else:

@@ -217,3 +217,23 @@ def test_compile_budget_raises_too_complex(monkeypatch):
     monkeypatch.setattr(limits, "COMPILE_SECONDS", 0.001)
     with pytest.raises(TooComplex, match="compiling the network"):
         compile_network(network("2,2,1", activation=_nested("sin", 40, "z")))
+
+
+def test_an_alarm_during_an_inner_setup_leaves_no_deadline_behind(monkeypatch):
+    # The outer budget runs out just as an inner one is being set up (a busy machine makes
+    # this happen): the inner must not stay registered and expire later in unrelated work.
+    real_arm, delivered = limits._arm, []
+
+    def arm():
+        real_arm()
+        if len(limits._active) == 2 and not delivered:
+            delivered.append(True)
+            raise limits._Expired(limits._active[0])  # the outer's alarm, delivered here
+
+    monkeypatch.setattr(limits, "_arm", arm)
+    with pytest.raises(limits.TooComplex, match="outer work"):
+        with limits.deadline(5, "outer work"):
+            with limits.deadline(5, "inner work"):
+                pass
+    assert delivered and limits._active == []
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
