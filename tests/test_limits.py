@@ -231,9 +231,8 @@ def test_an_alarm_during_an_inner_setup_leaves_no_deadline_behind(monkeypatch):
             raise limits._Expired(limits._active[0])  # the outer's alarm, delivered here
 
     monkeypatch.setattr(limits, "_arm", arm)
-    with pytest.raises(limits.TooComplex, match="outer work"):
-        with limits.deadline(5, "outer work"):
-            with limits.deadline(5, "inner work"):
-                pass
+    outer, inner = limits.deadline(5, "outer work"), limits.deadline(5, "inner work")
+    with pytest.raises(limits.TooComplex, match="outer work"), outer, inner:
+        pass
     assert delivered and limits._active == []
     assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
