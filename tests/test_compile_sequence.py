@@ -16,6 +16,7 @@ import pytest
 from symgd.compile import norm_code, sequence_code
 from symgd.data import persistence_baseline, sine_dataset
 from symgd.define.architecture import Layer, architecture
+from symgd.verify.gradcheck import central_difference
 
 CODE = {"rnn": sequence_code, "batchnorm": norm_code}
 
@@ -57,21 +58,6 @@ def _harness(layer: Layer, k: int, *, training: bool = True, mutate=None):
     return namespace["run"], start
 
 
-def _numeric(function, x: numpy.ndarray, step: float = 1e-6) -> numpy.ndarray:
-    """Central differences of the scalar ``function`` at ``x``."""
-    out = numpy.empty(x.size)
-    flat = x.reshape(-1)
-    for j in range(x.size):
-        saved = flat[j]
-        flat[j] = saved + step
-        up = function()
-        flat[j] = saved - step
-        down = function()
-        flat[j] = saved
-        out[j] = (up - down) / (2 * step)
-    return out.reshape(x.shape)
-
-
 def _check_layer(layer: Layer, k: int, x: numpy.ndarray, *, mutate=None, seed: int = 0) -> None:
     run, size = _harness(layer, k, mutate=mutate)
     rng = numpy.random.default_rng(seed)
@@ -79,10 +65,10 @@ def _check_layer(layer: Layer, k: int, x: numpy.ndarray, *, mutate=None, seed: i
     R = rng.normal(size=(x.shape[0], *layer.output_shape))
     J, grad, gx, _ = run(theta, x, R, None)
     numpy.testing.assert_allclose(
-        grad, _numeric(lambda: run(theta, x, R, None)[0], theta), rtol=1e-5, atol=1e-7
+        grad, central_difference(lambda t: run(t, x, R, None)[0], theta), rtol=1e-5, atol=1e-7
     )
     numpy.testing.assert_allclose(
-        gx, _numeric(lambda: run(theta, x, R, None)[0], x), rtol=1e-5, atol=1e-7
+        gx, central_difference(lambda v: run(theta, v, R, None)[0], x), rtol=1e-5, atol=1e-7
     )
 
 
@@ -209,7 +195,7 @@ def _module_check(spec: str, shape: tuple[int, ...], loss: str, Y: numpy.ndarray
     X = rng.normal(size=(Y.shape[0], *shape))
     theta = rng.normal(0.0, 0.5, compiled.architecture.parameter_count)
     _, grad = compiled.loss_and_gradient(theta, X, Y)
-    numeric = _numeric(lambda: compiled.loss(theta, X, Y), theta)
+    numeric = central_difference(lambda t: compiled.loss(t, X, Y), theta)
     numpy.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
 
 

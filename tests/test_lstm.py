@@ -15,6 +15,7 @@ from symgd.compile import architecture as compile_module, lstm_code
 from symgd.define.architecture import architecture
 from symgd.derivation import lstm as lstm_derivation
 from symgd.derivation.layer_check import Chain, verify_rule
+from symgd.verify.gradcheck import central_difference
 
 CODE = "symgd.compile.lstm_code"
 
@@ -49,21 +50,6 @@ def test_an_output_gate_error_without_sigma_prime_fails():
     assert not verify_rule(rule, (wrong,)).passed
 
 
-def _numeric(function, x: numpy.ndarray, step: float = 1e-6) -> numpy.ndarray:
-    """Central differences of the scalar ``function`` at ``x``."""
-    out = numpy.empty(x.size)
-    flat = x.reshape(-1)
-    for j in range(x.size):
-        saved = flat[j]
-        flat[j] = saved + step
-        up = function()
-        flat[j] = saved - step
-        down = function()
-        flat[j] = saved
-        out[j] = (up - down) / (2 * step)
-    return out.reshape(x.shape)
-
-
 def _compiled(spec: str, shape: tuple[int, ...], loss: str):
     return compile_module.compile_architecture(architecture(spec, shape, loss=loss))
 
@@ -80,7 +66,7 @@ def _check(spec: str, shape: tuple[int, ...], loss: str, seed: int = 0) -> None:
         Y = numpy.eye(outputs)[rng.integers(0, outputs, m)]
     theta = rng.normal(0.0, 0.5, compiled.architecture.parameter_count)
     _, grad = compiled.loss_and_gradient(theta, X, Y)
-    numeric = _numeric(lambda: compiled.loss(theta, X, Y), theta)
+    numeric = central_difference(lambda t: compiled.loss(t, X, Y), theta)
     numpy.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
 
 

@@ -36,16 +36,9 @@ from __future__ import annotations
 import sympy
 
 from symgd.compile.printer import NetworkPrinter
+from symgd.compile.sequence_code import recurrent_names, shared_weight_gradients
 from symgd.define.architecture import Layer
 from symgd.functions import sigmoid
-
-
-def _names(layer: Layer) -> tuple[str, str, str]:
-    """The layer's parameter names ``U{i}``, ``W{i}``, ``b{i}``."""
-    if layer.kind != "lstm":
-        raise ValueError(f"lstm_code handles lstm layers, not {layer.kind} ({layer.text})")
-    U, W, b = (name for name, _ in layer.parameters)
-    return U, W, b
 
 
 def _sigmoid(argument: str) -> str:
@@ -80,7 +73,7 @@ def forward_lines(layer: Layer, k: int, training: bool) -> list[str]:
         >>> forward_lines(layer, 1, training=False)[-1]
         'a1 = h1[:, 4]'
     """
-    U, W, b = _names(layer)
+    U, W, b = recurrent_names(layer, "lstm")
     T, d = layer.input_shape
     n = layer.size
     x, h, c, z, gates = f"a{k - 1}", f"h{k}", f"c{k}", f"z{k}", f"gates{k}"
@@ -136,10 +129,10 @@ def backward_lines(layer: Layer, k: int, needs_input_gradient: bool) -> list[str
         >>> backward_lines(layer, 1, needs_input_gradient=False)[-1]
         'db1[...] = delta1.sum(axis=(0, 1))'
     """
-    U, W, b = _names(layer)
+    U, W, b = recurrent_names(layer, "lstm")
     T = layer.input_shape[0]
     n = layer.size
-    x, h, c, delta = f"a{k - 1}", f"h{k}", f"c{k}", f"delta{k}"
+    c, delta = f"c{k}", f"delta{k}"
     dh, dc, carry = f"dh{k}", f"dc{k}", f"carry{k}"
     i, f, g, o = (f"{name}{k}" for name in ("i", "f", "cand", "o"))
     block = _blocks(n)
@@ -161,14 +154,5 @@ def backward_lines(layer: Layer, k: int, needs_input_gradient: bool) -> list[str
         "    # one step back: dJ/dh_(t-1) through all four gates, dJ/dc_t through f_t",
         f"    {dh} = {delta}[:, t - 1] @ {W}",
         f"    {carry} = {dc} * {f}{now}",
-        f"# {U}, {W}, {b} are shared by every step: sum each step's contribution",
-        f"d{U}[...] = numpy.tensordot({delta}, {x}, axes=([0, 1], [0, 1]))",
-        f"d{W}[...] = numpy.tensordot({delta}, {h}[:, :-1], axes=([0, 1], [0, 1]))",
-        f"d{b}[...] = {delta}.sum(axis=(0, 1))",
     ]
-    if needs_input_gradient:
-        lines += [
-            "# each step's input gradient: dJ/dx_t = delta_t U",
-            f"g{k - 1} = {delta} @ {U}",
-        ]
-    return lines
+    return lines + shared_weight_gradients(layer, k, needs_input_gradient)

@@ -41,12 +41,44 @@ from __future__ import annotations
 from symgd.define.architecture import Layer
 
 
-def _names(layer: Layer) -> tuple[str, str, str]:
-    """The layer's parameter names ``U{i}``, ``W{i}``, ``b{i}``."""
-    if layer.kind != "rnn":
-        raise ValueError(f"sequence_code handles rnn layers, not {layer.kind} ({layer.text})")
+def recurrent_names(layer: Layer, kind: str = "rnn") -> tuple[str, str, str]:
+    """A recurrent layer's parameter names ``U{i}``, ``W{i}``, ``b{i}``.
+
+    Raises:
+        ValueError: ``layer`` is not of ``kind``.
+    """
+    if layer.kind != kind:
+        raise ValueError(f"{kind} code handles {kind} layers, not {layer.kind} ({layer.text})")
     U, W, b = (name for name, _ in layer.parameters)
     return U, W, b
+
+
+def shared_weight_gradients(layer: Layer, k: int, needs_input_gradient: bool) -> list[str]:
+    """The gradients of weights every step shares, from the steps' errors ``delta{k}``.
+
+    ``delta{k}`` is ``(m, T, ·)``: the error of each step's pre-activation, after a loop back
+    through time; each shared weight's gradient is one contraction over examples and steps.
+
+    Example:
+        >>> from symgd.define.architecture import architecture
+        >>> layer = architecture("rnn(4),dense(1)", (5, 1), loss="mse").layers[0]
+        >>> shared_weight_gradients(layer, 1, True)[-1]
+        'g0 = delta1 @ U1'
+    """
+    U, W, b = (name for name, _ in layer.parameters)
+    x, h, delta = f"a{k - 1}", f"h{k}", f"delta{k}"
+    lines = [
+        f"# {U}, {W}, {b} are shared by every step: sum each step's contribution",
+        f"d{U}[...] = numpy.tensordot({delta}, {x}, axes=([0, 1], [0, 1]))",
+        f"d{W}[...] = numpy.tensordot({delta}, {h}[:, :-1], axes=([0, 1], [0, 1]))",
+        f"d{b}[...] = {delta}.sum(axis=(0, 1))",
+    ]
+    if needs_input_gradient:
+        lines += [
+            "# each step's input gradient: dJ/dx_t = delta_t U",
+            f"g{k - 1} = {delta} @ {U}",
+        ]
+    return lines
 
 
 def forward_lines(layer: Layer, k: int, training: bool) -> list[str]:
@@ -70,7 +102,7 @@ def forward_lines(layer: Layer, k: int, training: bool) -> list[str]:
         >>> forward_lines(layer, 1, training=False)[-1]
         'a1 = h1[:, 4]'
     """
-    U, W, b = _names(layer)
+    U, W, b = recurrent_names(layer)
     T, d = layer.input_shape
     n = layer.size
     x, h = f"a{k - 1}", f"h{k}"
@@ -118,10 +150,10 @@ def backward_lines(layer: Layer, k: int, needs_input_gradient: bool) -> list[str
         dW1[...] = numpy.tensordot(delta1, h1[:, :-1], axes=([0, 1], [0, 1]))
         db1[...] = delta1.sum(axis=(0, 1))
     """
-    U, W, b = _names(layer)
+    U, W, b = recurrent_names(layer)
     T = layer.input_shape[0]
     n = layer.size
-    x, h, delta, carry = f"a{k - 1}", f"h{k}", f"delta{k}", f"carry{k}"
+    h, delta, carry = f"h{k}", f"delta{k}", f"carry{k}"
     lines = [
         f"# {layer.text} backward through time: delta_t = dJ/dh_t * (1 - h_t^2), "
         f"dJ/dh_{{t-1}} = delta_t {W}",
@@ -130,14 +162,5 @@ def backward_lines(layer: Layer, k: int, needs_input_gradient: bool) -> list[str
         f"for t in range({T}, 0, -1):",
         f"    {delta}[:, t - 1] = {carry} * (1.0 - {h}[:, t] ** 2)",
         f"    {carry} = {delta}[:, t - 1] @ {W}",
-        f"# {U}, {W}, {b} are shared by every step: sum each step's contribution",
-        f"d{U}[...] = numpy.tensordot({delta}, {x}, axes=([0, 1], [0, 1]))",
-        f"d{W}[...] = numpy.tensordot({delta}, {h}[:, :-1], axes=([0, 1], [0, 1]))",
-        f"d{b}[...] = {delta}.sum(axis=(0, 1))",
     ]
-    if needs_input_gradient:
-        lines += [
-            "# each step's input gradient: dJ/dx_t = delta_t U",
-            f"g{k - 1} = {delta} @ {U}",
-        ]
-    return lines
+    return lines + shared_weight_gradients(layer, k, needs_input_gradient)
