@@ -82,7 +82,7 @@ TOPICS: dict[str, Topic] = {
         "L2 and L1 penalties and their effect on the update", regularization.build
     ),
     "optimizers": Topic(
-        "momentum, Nesterov, RMSProp and Adam update equations from the optimiser definitions",
+        "momentum, Nesterov, AdaGrad, RMSProp, Adam and AdamW update rules from their definitions",
         optimizers.build,
     ),
     "huber-and-hinge": Topic(
